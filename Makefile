@@ -1,0 +1,59 @@
+# routerkeys: PGXS build, plus the test bed commands (deps, stub, test, demo, bench).
+
+EXTENSION = routerkeys
+MODULE_big = routerkeys
+OBJS = \
+	src/routerkeys.o \
+	src/options.o \
+	src/http.o \
+	src/contract.o \
+	src/errors.o \
+	src/functions.o
+DATA = $(wildcard sql/routerkeys--*.sql)
+PGFILEDESC = "routerkeys - Router API keys of an AI Router as SQL objects"
+
+PG_CONFIG ?= pg_config
+
+# Dependencies are appended, never replacing what PGXS puts in CFLAGS.
+PG_CPPFLAGS += $(shell curl-config --cflags) $(shell pkg-config --cflags json-c)
+# -Wno-unused-parameter: PostgreSQL's own headers and callback signatures need it.
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
+SHLIB_LINK += $(shell curl-config --libs) $(shell pkg-config --libs json-c)
+
+EXTRA_CLEAN = test/stub/rkstub results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+# Without pg_config only the test bed targets work: they install what is missing.
+all install:
+	@echo "pg_config not found: run 'make deps' first" >&2; exit 1
+else
+include $(PGXS)
+endif
+
+# The stub of the provisioning API used by the tests, the demo and the benchmark.
+STUB_SRCS = $(wildcard test/stub/*.c)
+STUB_HDRS = $(wildcard test/stub/*.h)
+
+stub: test/stub/rkstub
+
+test/stub/rkstub: $(STUB_SRCS) $(STUB_HDRS)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu11 -o $@ $(STUB_SRCS) \
+		$(shell pkg-config --cflags --libs libmicrohttpd json-c) -lpthread
+
+deps:
+	test/deps.sh
+
+test: deps
+	$(MAKE) all stub
+	test/run.sh test
+
+demo: deps
+	$(MAKE) all stub
+	test/run.sh demo
+
+bench: deps
+	$(MAKE) all stub
+	test/run.sh bench
+
+.PHONY: stub deps test demo bench

@@ -1,0 +1,640 @@
+/*-------------------------------------------------------------------------
+ *
+ * contract.c
+ *		The wire contract: the only file that includes json-c.
+ *
+ * Request bodies go out as JSON text; responses come in as key records,
+ * pages and error messages.  Both generations of the API are read without
+ * being told which one is speaking: the id from "id" or "api_key_id", times
+ * from either spelling, active from "active" or from "status", lists from a
+ * bare array or from "data", a key bare or wrapped in "api_key".  Whatever
+ * is not mapped to a column is kept, since "attrs" holds the whole object.
+ *
+ * Parsing is strict (valid UTF-8, bounded depth, no NUL byte, nothing after
+ * the value) and every field read is type-checked; a response that breaks
+ * the contract is reported to the caller as a problem text, never guessed at.
+ *
+ * json-c objects are malloc'd: each public function releases them in a
+ * PG_FINALLY, so an error raised while converting (out of memory, encoding)
+ * leaks nothing.  Results are palloc'd in the caller's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "routerkeys.h"
+
+#include <json-c/json.h>
+
+#include "mb/pg_wchar.h"
+
+#define RK_JSON_MAX_DEPTH 64
+
+/*
+ * Parses a complete JSON document strictly.  Returns NULL and sets *problem
+ * when the text is not one valid JSON value.
+ */
+static json_object *
+parse_json(const char *body, size_t len, char **problem)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error err;
+	size_t		end;
+
+	if (len == 0)
+	{
+		*problem = pstrdup("The response body is empty.");
+		return NULL;
+	}
+	if (memchr(body, '\0', len) != NULL)
+	{
+		*problem = pstrdup("The response body contains a NUL byte.");
+		return NULL;
+	}
+
+	tok = json_tokener_new_ex(RK_JSON_MAX_DEPTH);
+	if (tok == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, body, (int) len);
+	err = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+
+	if (root == NULL || err != json_tokener_success)
+	{
+		json_object_put(root);
+		*problem = psprintf("The response body is not valid JSON (%s).",
+							err == json_tokener_continue ? "it ends too early" :
+							json_tokener_error_desc(err));
+		return NULL;
+	}
+	while (end < len && (body[end] == ' ' || body[end] == '\n' ||
+						 body[end] == '\r' || body[end] == '\t'))
+		end++;
+	if (end < len)
+	{
+		json_object_put(root);
+		*problem = pstrdup("The response body has data after its JSON value.");
+		return NULL;
+	}
+	return root;
+}
+
+/*
+ * Names a JSON type for a problem text.
+ */
+static const char *
+type_name(json_object *value)
+{
+	switch (json_object_get_type(value))
+	{
+		case json_type_null:
+			return "null";
+		case json_type_boolean:
+			return "a boolean";
+		case json_type_double:
+		case json_type_int:
+			return "a number";
+		case json_type_object:
+			return "an object";
+		case json_type_array:
+			return "an array";
+		case json_type_string:
+			return "a string";
+	}
+	return "a value";
+}
+
+/*
+ * Copies a JSON string into a palloc'd string in the server encoding.
+ */
+static char *
+copy_string(json_object *value)
+{
+	const char *s = json_object_get_string(value);
+	int			len = json_object_get_string_len(value);
+	char	   *converted = pg_any_to_server(s, len, PG_UTF8);
+
+	return converted == s ? pnstrdup(s, len) : converted;
+}
+
+/*
+ * Reads an optional string field: absent or null gives NULL.  Returns false
+ * (with *problem) when the field has another type.
+ */
+static bool
+get_string(json_object *obj, const char *field, char **out, char **problem)
+{
+	json_object *value;
+
+	if (!json_object_object_get_ex(obj, field, &value) || value == NULL)
+		return true;
+	if (!json_object_is_type(value, json_type_string))
+	{
+		*problem = psprintf("Field \"%s\" of a key is %s, not a string.", field, type_name(value));
+		return false;
+	}
+	*out = copy_string(value);
+	return true;
+}
+
+/*
+ * Reads a string field under either of two names (current, then legacy).
+ */
+static bool
+get_either(json_object *obj, const char *current, const char *legacy,
+		   char **out, char **problem)
+{
+	if (!get_string(obj, current, out, problem))
+		return false;
+	return *out != NULL || get_string(obj, legacy, out, problem);
+}
+
+/*
+ * Reads an optional object field: absent or null gives NULL.
+ */
+static bool
+get_object(json_object *obj, const char *field, json_object **out, char **problem)
+{
+	json_object *value;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, field, &value) || value == NULL)
+		return true;
+	if (!json_object_is_type(value, json_type_object))
+	{
+		*problem = psprintf("Field \"%s\" of a key is %s, not an object.", field, type_name(value));
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
+/*
+ * Shows an API enum value the way the columns do: the known prefix stripped
+ * and lower case ("API_KEY_STATUS_ACTIVE" becomes "active").  A value
+ * without the prefix is passed through unchanged.
+ */
+static char *
+enum_label(char *value, const char *prefix)
+{
+	size_t		plen = strlen(prefix);
+
+	if (value == NULL || strncmp(value, prefix, plen) != 0 || value[plen] == '\0')
+		return value;
+	value = pstrdup(value + plen);
+	for (char *p = value; *p; p++)
+		*p = pg_ascii_tolower((unsigned char) *p);
+	return value;
+}
+
+/*
+ * Whether text looks like an RFC 3339 timestamp, so that it can be given to
+ * timestamptz_in without risk of an error.
+ */
+static bool
+is_timestamp(const char *s)
+{
+	static const char pattern[] = "dddd-dd-ddTdd:dd:dd";
+
+	for (int i = 0; pattern[i]; i++)
+	{
+		if (pattern[i] == 'd' ? !isdigit((unsigned char) s[i]) :
+			pattern[i] == 'T' ? (s[i] != 'T' && s[i] != 't' && s[i] != ' ') :
+			s[i] != pattern[i])
+			return false;
+	}
+	s += sizeof(pattern) - 1;
+	if (*s == '.')
+	{
+		s++;
+		if (!isdigit((unsigned char) *s))
+			return false;
+		while (isdigit((unsigned char) *s))
+			s++;
+	}
+	if (*s == 'Z' || *s == 'z')
+		return s[1] == '\0';
+	if (*s == '+' || *s == '-')
+		return isdigit((unsigned char) s[1]) && isdigit((unsigned char) s[2]) &&
+			(s[3] == '\0' ||
+			 (s[3] == ':' && isdigit((unsigned char) s[4]) && isdigit((unsigned char) s[5]) && s[6] == '\0'));
+	return *s == '\0';
+}
+
+/*
+ * Reads a timestamp field under either spelling, checking its form.
+ */
+static bool
+get_time(json_object *obj, const char *current, const char *legacy,
+		 char **out, char **problem)
+{
+	if (!get_either(obj, current, legacy, out, problem))
+		return false;
+	if (*out != NULL && !is_timestamp(*out))
+	{
+		*problem = psprintf("Field \"%s\" of a key is not an RFC 3339 timestamp.",
+							current);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Reads the project a key is scoped to: project_scope.single.project_id,
+ * else a top-level project_id.
+ */
+static bool
+get_project(json_object *obj, char **out, char **problem)
+{
+	json_object *scope;
+	json_object *single;
+
+	if (!get_object(obj, "project_scope", &scope, problem))
+		return false;
+	if (scope != NULL)
+	{
+		if (!get_object(scope, "single", &single, problem))
+			return false;
+		if (single != NULL && !get_string(single, "project_id", out, problem))
+			return false;
+	}
+	return *out != NULL || get_string(obj, "project_id", out, problem);
+}
+
+/*
+ * Reads the owner type: the single member of "owner" ({"user": …} or
+ * {"service_account": {}}), owner.type, or an "owner_type" enum.
+ */
+static bool
+get_owner_type(json_object *obj, char **out, char **problem)
+{
+	json_object *owner;
+
+	if (!get_object(obj, "owner", &owner, problem))
+		return false;
+	if (owner != NULL)
+	{
+		if (!get_string(owner, "type", out, problem))
+			return false;
+		if (*out == NULL && json_object_object_length(owner) == 1)
+		{
+			json_object_object_foreach(owner, name, value)
+			{
+				(void) value;
+				*out = pstrdup(name);
+			}
+		}
+	}
+	if (*out == NULL && !get_string(obj, "owner_type", out, problem))
+		return false;
+	*out = enum_label(*out, "OWNER_TYPE_");
+	return true;
+}
+
+/*
+ * Reads "active": a boolean, null or absent.
+ */
+static bool
+get_active(json_object *obj, int *out, char **problem)
+{
+	json_object *value;
+
+	*out = -1;
+	if (!json_object_object_get_ex(obj, "active", &value) || value == NULL)
+		return true;
+	if (!json_object_is_type(value, json_type_boolean))
+	{
+		*problem = psprintf("Field \"active\" of a key is %s, not a boolean.", type_name(value));
+		return false;
+	}
+	*out = json_object_get_boolean(value) ? 1 : 0;
+	return true;
+}
+
+/*
+ * Fills an RkKey from one key object, of either generation.
+ */
+static bool
+read_key(json_object *obj, RkKey *key, char **problem)
+{
+	memset(key, 0, sizeof(RkKey));
+
+	if (!json_object_is_type(obj, json_type_object))
+	{
+		*problem = psprintf("A key is %s, not an object.", type_name(obj));
+		return false;
+	}
+	if (!get_either(obj, "id", "api_key_id", &key->id, problem) ||
+		!get_string(obj, "name", &key->name, problem) ||
+		!get_active(obj, &key->active, problem) ||
+		!get_string(obj, "status", &key->status, problem) ||
+		!get_string(obj, "token_prefix", &key->token_prefix, problem) ||
+		!get_string(obj, "permission_mode", &key->permission_mode, problem) ||
+		!get_project(obj, &key->project_id, problem) ||
+		!get_owner_type(obj, &key->owner_type, problem) ||
+		!get_time(obj, "expiration", "expires_at", &key->expires_at, problem) ||
+		!get_time(obj, "created", "created_at", &key->created_at, problem) ||
+		!get_time(obj, "updated", "updated_at", &key->updated_at, problem) ||
+		!get_time(obj, "last_used_at", "last_used", &key->last_used_at, problem) ||
+		!get_string(obj, "created_by_id", &key->created_by_id, problem) ||
+		!get_string(obj, "updated_by_id", &key->updated_by_id, problem) ||
+		!get_string(obj, "source", &key->source, problem))
+		return false;
+
+	if (key->id == NULL || key->id[0] == '\0')
+	{
+		*problem = pstrdup("A key has no \"id\".");
+		return false;
+	}
+	key->status = enum_label(key->status, "API_KEY_STATUS_");
+	key->permission_mode = enum_label(key->permission_mode, "PERMISSION_MODE_");
+	if (key->active < 0 && key->status != NULL)
+		key->active = strcmp(key->status, "active") == 0 ? 1 : 0;
+	if (key->status == NULL && key->active >= 0)
+		key->status = pstrdup(key->active ? "active" : "disabled");
+	key->attrs = pstrdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+														JSON_C_TO_STRING_NOSLASHESCAPE));
+	return true;
+}
+
+/*
+ * Reads the key of a single-key answer (create, get, update): the key object
+ * itself, or {"api_key": {…}, "token": "…"}.  With with_token, the raw token
+ * is taken out of the object into key->token, so that attrs never holds it.
+ */
+static bool
+read_single(json_object *root, RkKey *key, bool with_token, char **problem)
+{
+	json_object *obj = root;
+	json_object *wrapped;
+	char	   *token = NULL;
+
+	if (json_object_is_type(root, json_type_object) &&
+		json_object_object_get_ex(root, "api_key", &wrapped) &&
+		json_object_is_type(wrapped, json_type_object))
+		obj = wrapped;
+
+	if (with_token)
+	{
+		if (!get_string(root, "token", &token, problem) ||
+			(token == NULL && obj != root && !get_string(obj, "token", &token, problem)))
+			return false;
+		json_object_object_del(obj, "token");
+	}
+	if (!read_key(obj, key, problem))
+		return false;
+	key->token = token;
+	return true;
+}
+
+/*
+ * Parses the answer to a create (with_token), get or update into *key.
+ * Returns false with *problem when the body breaks the contract.
+ */
+bool
+rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
+					  char **problem)
+{
+	json_object *root = parse_json(body, len, problem);
+	volatile bool ok = false;
+
+	if (root == NULL)
+		return false;
+	PG_TRY();
+	{
+		ok = read_single(root, key, with_token, problem);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Reads a page: a bare array, or {"data": […], "has_more": bool}.
+ */
+static bool
+read_page(json_object *root, RkPage *page, char **problem)
+{
+	json_object *items = root;
+	size_t		n;
+
+	memset(page, 0, sizeof(RkPage));
+	if (json_object_is_type(root, json_type_object))
+	{
+		json_object *more;
+
+		if (!json_object_object_get_ex(root, "data", &items) ||
+			!json_object_is_type(items, json_type_array))
+		{
+			*problem = pstrdup("The list has no \"data\" array.");
+			return false;
+		}
+		if (json_object_object_get_ex(root, "has_more", &more) && more != NULL)
+		{
+			if (!json_object_is_type(more, json_type_boolean))
+			{
+				*problem = psprintf("Field \"has_more\" is %s, not a boolean.", type_name(more));
+				return false;
+			}
+			page->has_more_known = true;
+			page->has_more = json_object_get_boolean(more);
+		}
+	}
+	else if (!json_object_is_type(root, json_type_array))
+	{
+		*problem = psprintf("The list is %s, not an array.", type_name(root));
+		return false;
+	}
+
+	n = json_object_array_length(items);
+	page->keys = palloc0(sizeof(RkKey) * Max(n, 1));
+	for (size_t i = 0; i < n; i++)
+	{
+		if (!read_key(json_object_array_get_idx(items, i), &page->keys[i], problem))
+			return false;
+		page->nkeys++;
+	}
+	return true;
+}
+
+/*
+ * Parses one page of a listing.  Returns false with *problem when the body
+ * breaks the contract.
+ */
+bool
+rk_contract_parse_page(const char *body, size_t len, RkPage *page, char **problem)
+{
+	json_object *root = parse_json(body, len, problem);
+	volatile bool ok = false;
+
+	if (root == NULL)
+		return false;
+	PG_TRY();
+	{
+		ok = read_page(root, page, problem);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Finds the human-readable message in an error body of any of the forms the
+ * API uses: {"error":{"message":…}}, {"error":"…"}, {"message":"…"}, …
+ */
+static char *
+read_error_message(json_object *root)
+{
+	static const char *const fields[] = {"message", "error", "detail", "error_description"};
+	json_object *value;
+
+	if (!json_object_is_type(root, json_type_object))
+		return NULL;
+	if (json_object_object_get_ex(root, "error", &value) &&
+		json_object_is_type(value, json_type_object))
+	{
+		char	   *inner = read_error_message(value);
+
+		if (inner != NULL)
+			return inner;
+	}
+	for (int i = 0; i < lengthof(fields); i++)
+	{
+		if (json_object_object_get_ex(root, fields[i], &value) &&
+			json_object_is_type(value, json_type_string) &&
+			json_object_get_string_len(value) > 0)
+			return copy_string(value);
+	}
+	return NULL;
+}
+
+/*
+ * The message of an error body, or NULL when it has none (or is not JSON).
+ */
+char *
+rk_contract_error_message(const char *body, size_t len)
+{
+	char	   *problem;
+	json_object *root = parse_json(body, len, &problem);
+	char	   *volatile message = NULL;
+
+	if (root == NULL)
+		return NULL;
+	PG_TRY();
+	{
+		message = read_error_message(root);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return message;
+}
+
+/*
+ * Adds a string member, converted from the server encoding to UTF-8.
+ */
+static void
+add_string(json_object *obj, const char *field, const char *value)
+{
+	char	   *utf8 = pg_server_to_any(value, strlen(value), PG_UTF8);
+
+	json_object_object_add(obj, field, json_object_new_string(utf8));
+}
+
+/*
+ * Serializes a body built by fill, releasing it on every path.
+ */
+static char *
+serialize(void (*fill) (json_object *, const void *), const void *args)
+{
+	json_object *root = json_object_new_object();
+	char	   *volatile text = NULL;
+
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	PG_TRY();
+	{
+		fill(root, args);
+		text = pstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+													  JSON_C_TO_STRING_NOSLASHESCAPE));
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return text;
+}
+
+/*
+ * Fills a create body.
+ */
+static void
+fill_create(json_object *root, const void *p)
+{
+	const RkCreateArgs *args = (const RkCreateArgs *) p;
+
+	add_string(root, "name", args->name);
+	if (args->expires_at != NULL)
+		add_string(root, "expires_at", args->expires_at);
+	if (args->permission_mode != NULL)
+		add_string(root, "permission_mode", args->permission_mode);
+	if (args->project_id != NULL)
+	{
+		json_object *scope = json_object_new_object();
+		json_object *single = json_object_new_object();
+
+		json_object_object_add(root, "project_scope", scope);
+		json_object_object_add(scope, "single", single);
+		add_string(single, "project_id", args->project_id);
+	}
+}
+
+/*
+ * The JSON body of POST /v2/api-keys.
+ */
+char *
+rk_contract_create_body(const RkCreateArgs *args)
+{
+	return serialize(fill_create, args);
+}
+
+/*
+ * Fills a sparse update body: only what is set is sent.
+ */
+static void
+fill_update(json_object *root, const void *p)
+{
+	const RkUpdateArgs *args = (const RkUpdateArgs *) p;
+
+	if (args->name != NULL)
+		add_string(root, "name", args->name);
+	if (args->active >= 0)
+		add_string(root, "status", args->active ? "API_KEY_STATUS_ACTIVE" : "API_KEY_STATUS_DISABLED");
+	if (args->expires_at != NULL)
+		add_string(root, "expires_at", args->expires_at);
+	if (args->clear_expires_at)
+		json_object_object_add(root, "clear_expires_at", json_object_new_boolean(1));
+}
+
+/*
+ * The JSON body of PATCH /v2/api-keys/{id}.
+ */
+char *
+rk_contract_update_body(const RkUpdateArgs *args)
+{
+	return serialize(fill_update, args);
+}

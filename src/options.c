@@ -1,0 +1,421 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *		The routerkeys FDW validator, the option table, and turning catalog
+ *		options into one RkConfig per call.
+ *
+ * Which option is legal where is decided by one table.  The provisioning
+ * key is accepted only on a user mapping, whose options only the mapped
+ * role and superusers can read (pg_user_mappings hides them from others),
+ * and it is never echoed in a message.
+ *
+ * Nothing here talks to a server.  RkConfig and its strings are palloc'd in
+ * the caller's memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "routerkeys.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/reloptions.h"
+#include "access/table.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+typedef enum RkOptionKind
+{
+	RK_OPT_URL,
+	RK_OPT_INT,
+	RK_OPT_PATH,
+	RK_OPT_SECRET
+} RkOptionKind;
+
+typedef struct RkOption
+{
+	const char *name;
+	Oid			context;		/* catalog the option belongs to */
+	RkOptionKind kind;
+	int			min;			/* RK_OPT_INT only */
+	int			max;
+	int			fallback;		/* RK_OPT_INT only: value when not set */
+} RkOption;
+
+static const RkOption rk_options[] = {
+	{"url", ForeignServerRelationId, RK_OPT_URL, 0, 0, 0},
+	{"connect_timeout_ms", ForeignServerRelationId, RK_OPT_INT, 1, 600000, 5000},
+	{"timeout_ms", ForeignServerRelationId, RK_OPT_INT, 1, 3600000, 30000},
+	{"max_retries", ForeignServerRelationId, RK_OPT_INT, 0, 10, 3},
+	{"retry_max_wait_ms", ForeignServerRelationId, RK_OPT_INT, 0, 600000, 30000},
+	{"page_size", ForeignServerRelationId, RK_OPT_INT, 1, 200, 100},
+	{"max_response_bytes", ForeignServerRelationId, RK_OPT_INT, 1024, 1073741824, 16777216},
+	{"ca_file", ForeignServerRelationId, RK_OPT_PATH, 0, 0, 0},
+	{"provisioning_key", UserMappingRelationId, RK_OPT_SECRET, 0, 0, 0},
+};
+
+#define RK_NOPTIONS ((int) lengthof(rk_options))
+
+PG_FUNCTION_INFO_V1(routerkeys_fdw_validator);
+
+/*
+ * Describes a catalog the way a user names it in DDL.
+ */
+static const char *
+context_name(Oid context)
+{
+	switch (context)
+	{
+		case ForeignServerRelationId:
+			return "a server";
+		case UserMappingRelationId:
+			return "a user mapping";
+		case ForeignDataWrapperRelationId:
+			return "the foreign-data wrapper";
+		default:
+			return "this object";
+	}
+}
+
+/*
+ * Finds an option by name in any context, or NULL.
+ */
+static const RkOption *
+find_option(const char *name)
+{
+	for (int i = 0; i < RK_NOPTIONS; i++)
+	{
+		if (strcmp(rk_options[i].name, name) == 0)
+			return &rk_options[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reports an option name that exists nowhere, hinting at the closest option
+ * valid in this context.
+ */
+static void
+report_unknown_option(const char *name, Oid context)
+{
+	const char *best = NULL;
+	int			best_distance = INT_MAX;
+	int			max_distance = Max(2, (int) strlen(name) / 3);
+	StringInfoData valid;
+
+	initStringInfo(&valid);
+	for (int i = 0; i < RK_NOPTIONS; i++)
+	{
+		int			d;
+
+		if (rk_options[i].context != context)
+			continue;
+		appendStringInfo(&valid, "%s%s", valid.len > 0 ? ", " : "", rk_options[i].name);
+		d = varstr_levenshtein(name, strlen(name),
+							   rk_options[i].name, strlen(rk_options[i].name),
+							   1, 1, 1, true);
+		if (d < best_distance)
+		{
+			best_distance = d;
+			best = rk_options[i].name;
+		}
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", name),
+			 best != NULL && best_distance <= max_distance ?
+			 errhint("Perhaps you meant the option \"%s\".", best) :
+			 valid.len > 0 ?
+			 errhint("Valid options on %s are: %s.", context_name(context), valid.data) :
+			 errhint("There are no valid options on %s.", context_name(context))));
+}
+
+/*
+ * Parses an integer option value; errors when it is not an integer in range.
+ */
+static int
+parse_int_option(const RkOption *opt, const char *value)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < opt->min || v > opt->max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+				 errdetail("Valid values are integers from %d to %d.", opt->min, opt->max)));
+	return (int) v;
+}
+
+/*
+ * Checks one option's value.  Secrets are checked without being echoed.
+ */
+static void
+check_option_value(const RkOption *opt, const char *value)
+{
+	const char *reason;
+
+	switch (opt->kind)
+	{
+		case RK_OPT_INT:
+			(void) parse_int_option(opt, value);
+			break;
+		case RK_OPT_URL:
+			if (!rk_http_url_acceptable(value, &reason))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"url\": \"%s\"", value),
+						 errdetail("%s", reason),
+						 errhint("Use https://host[:port][/prefix]; plain http:// is accepted only for loopback addresses.")));
+			break;
+		case RK_OPT_PATH:
+			if (!is_absolute_path(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errdetail("The path must be absolute.")));
+			break;
+		case RK_OPT_SECRET:
+			if (value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must not be empty", opt->name)));
+			break;
+	}
+}
+
+/*
+ * Validator of the routerkeys foreign-data wrapper: every option must exist,
+ * belong to this kind of object, and have a valid value.  A server needs a
+ * url and a user mapping needs a provisioning key.
+ */
+Datum
+routerkeys_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			context = PG_GETARG_OID(1);
+	bool		have_url = false;
+	bool		have_key = false;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const RkOption *opt = find_option(def->defname);
+
+		if (opt == NULL)
+			report_unknown_option(def->defname, context);
+		if (opt->context != context)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not accepted on %s", opt->name, context_name(context)),
+					 opt->kind == RK_OPT_SECRET ?
+					 errhint("The provisioning key is a secret: give it only in CREATE USER MAPPING … OPTIONS (provisioning_key '…'), which other roles cannot read.") :
+					 errhint("Set it on %s.", context_name(opt->context))));
+		check_option_value(opt, defGetString(def));
+		have_url |= opt->kind == RK_OPT_URL;
+		have_key |= opt->kind == RK_OPT_SECRET;
+	}
+
+	if (context == ForeignServerRelationId && !have_url)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a routerkeys server needs the option \"url\""),
+				 errhint("For example: OPTIONS (url 'https://api.orq.ai').")));
+	if (context == UserMappingRelationId && !have_key)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("a routerkeys user mapping needs the option \"provisioning_key\"")));
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * The OID of the routerkeys foreign-data wrapper.
+ */
+static Oid
+routerkeys_fdw_oid(void)
+{
+	return GetForeignDataWrapperByName("routerkeys", false)->fdwid;
+}
+
+/*
+ * list_sort comparator of C strings.
+ */
+static int
+compare_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/*
+ * Resolves the server a call should use: the one named, else
+ * routerkeys.default_server, else the only routerkeys server there is.
+ */
+Oid
+rk_options_resolve_server(const char *servername)
+{
+	Oid			fdwid = routerkeys_fdw_oid();
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	List	   *names = NIL;
+	Oid			found = InvalidOid;
+
+	if (servername == NULL && rk_default_server != NULL && rk_default_server[0] != '\0')
+		servername = rk_default_server;
+
+	if (servername != NULL)
+	{
+		ForeignServer *server = GetForeignServerByName(servername, false);
+
+		if (server->fdwid != fdwid)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("server \"%s\" is not a routerkeys server", servername)));
+		return server->serverid;
+	}
+
+	rel = table_open(ForeignServerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_foreign_server form = (Form_pg_foreign_server) GETSTRUCT(tuple);
+
+		if (form->srvfdw != fdwid)
+			continue;
+		found = form->oid;
+		names = lappend(names, (char *) quote_identifier(pstrdup(NameStr(form->srvname))));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (list_length(names) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no routerkeys server exists"),
+				 errhint("Create one with CREATE SERVER … FOREIGN DATA WRAPPER routerkeys OPTIONS (url '…').")));
+	if (list_length(names) > 1)
+	{
+		StringInfoData list;
+		ListCell   *lc;
+
+		initStringInfo(&list);
+		list_sort(names, compare_names);
+		foreach(lc, names)
+			appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "", (char *) lfirst(lc));
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("more than one routerkeys server exists"),
+				 errdetail("The servers are: %s.", list.data),
+				 errhint("Pass the server argument, or set routerkeys.default_server.")));
+	}
+	return found;
+}
+
+/*
+ * Checks that the current role may use the server and has a user mapping for
+ * it (its own or PUBLIC's).
+ */
+static void
+check_access(ForeignServer *server, Oid userid)
+{
+	AclResult	aclresult;
+
+#if PG_VERSION_NUM >= 160000
+	aclresult = object_aclcheck(ForeignServerRelationId, server->serverid, userid, ACL_USAGE);
+#else
+	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
+#endif
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+
+	if (!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
+							   ObjectIdGetDatum(userid), ObjectIdGetDatum(server->serverid)) &&
+		!SearchSysCacheExists2(USERMAPPINGUSERSERVER,
+							   ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(server->serverid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("user mapping for role \"%s\" on server \"%s\" does not exist",
+						GetUserNameFromId(userid, false), server->servername),
+				 errhint("Create one with CREATE USER MAPPING FOR %s SERVER %s OPTIONS (provisioning_key '…').",
+						 quote_identifier(GetUserNameFromId(userid, false)),
+						 quote_identifier(server->servername))));
+}
+
+/*
+ * Builds the configuration of one call for the current role on a server.
+ * Caller is responsible for having resolved serverid to a routerkeys server.
+ */
+RkConfig *
+rk_options_load(Oid serverid)
+{
+	Oid			userid = GetUserId();
+	ForeignServer *server = GetForeignServer(serverid);
+	UserMapping *mapping;
+	RkConfig   *config = palloc0(sizeof(RkConfig));
+	List	   *options;
+	ListCell   *lc;
+
+	check_access(server, userid);
+	mapping = GetUserMapping(userid, serverid);
+
+	config->serverid = serverid;
+	config->umid = mapping->umid;
+	config->userid = userid;
+	config->servername = pstrdup(server->servername);
+	config->connect_timeout_ms = find_option("connect_timeout_ms")->fallback;
+	config->timeout_ms = find_option("timeout_ms")->fallback;
+	config->max_retries = find_option("max_retries")->fallback;
+	config->retry_max_wait_ms = find_option("retry_max_wait_ms")->fallback;
+	config->page_size = find_option("page_size")->fallback;
+	config->max_response_bytes = find_option("max_response_bytes")->fallback;
+
+	options = list_concat(list_copy(server->options), mapping->options);
+	foreach(lc, options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+		const RkOption *opt = find_option(def->defname);
+		char	   *value = defGetString(def);
+
+		if (opt == NULL)
+			continue;			/* cannot happen: the validator checked it */
+		if (strcmp(opt->name, "url") == 0)
+		{
+			size_t		len = strlen(value);
+
+			while (len > 0 && value[len - 1] == '/')
+				len--;
+			config->url = pnstrdup(value, len);
+		}
+		else if (strcmp(opt->name, "ca_file") == 0)
+			config->ca_file = pstrdup(value);
+		else if (strcmp(opt->name, "provisioning_key") == 0)
+			config->provisioning_key = pstrdup(value);
+		else if (strcmp(opt->name, "connect_timeout_ms") == 0)
+			config->connect_timeout_ms = parse_int_option(opt, value);
+		else if (strcmp(opt->name, "timeout_ms") == 0)
+			config->timeout_ms = parse_int_option(opt, value);
+		else if (strcmp(opt->name, "max_retries") == 0)
+			config->max_retries = parse_int_option(opt, value);
+		else if (strcmp(opt->name, "retry_max_wait_ms") == 0)
+			config->retry_max_wait_ms = parse_int_option(opt, value);
+		else if (strcmp(opt->name, "page_size") == 0)
+			config->page_size = parse_int_option(opt, value);
+		else if (strcmp(opt->name, "max_response_bytes") == 0)
+			config->max_response_bytes = parse_int_option(opt, value);
+	}
+	return config;
+}

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * routerkeys.c
+ *		Module start: the GUCs and the one-time set-up of the HTTP layer.
+ *
+ * Nothing here talks to a server.  The GUC prefix "routerkeys" is reserved,
+ * so no setting can be invented under it: in particular no GUC can carry a
+ * provisioning key, which lives only in a user mapping.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "routerkeys.h"
+
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+/* routerkeys.default_server: the server used when a call names none. */
+char	   *rk_default_server = NULL;
+
+void		_PG_init(void);
+
+/*
+ * Module load: define the GUCs and set up libcurl and the connection cache.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("routerkeys.default_server",
+							   "Server used by routerkeys functions that are not given one.",
+							   "Empty means: the only routerkeys server, if there is exactly one.",
+							   &rk_default_server,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("routerkeys");
+
+	rk_http_init();
+}
