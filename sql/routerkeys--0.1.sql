@@ -130,3 +130,8 @@ CREATE VIEW routerkeys.keys AS
 
 COMMENT ON VIEW routerkeys.keys
 IS 'every router key of the default server, for joins and reports';
+
+-- Every role may call the functions; what a call may do is decided by USAGE on the
+-- server and the role's user mapping, as for any foreign server.
+GRANT USAGE ON SCHEMA routerkeys TO PUBLIC;
+GRANT SELECT ON routerkeys.keys TO PUBLIC;

@@ -67,7 +67,11 @@ describe_failure(const RkConfig *config, const RkRequest *request)
 	else if (request->response_len == 0)
 		appendStringInfo(&buf, "The answer was HTTP status %ld with an empty body.", request->status);
 	else if ((message = rk_contract_error_message(request->response, request->response_len)) != NULL)
+	{
 		appendStringInfo(&buf, "The server said: %s", redact(config, message));
+		if (strchr(".!?", buf.data[buf.len - 1]) == NULL)
+			appendStringInfoChar(&buf, '.');
+	}
 	else
 		appendStringInfo(&buf, "The answer was HTTP status %ld with a %zu-byte %s body that carries no error message.",
 						 request->status, request->response_len,
@@ -208,10 +212,12 @@ report_status(const RkConfig *config, const RkRequest *request, const char *key_
 					 errmsg("server \"%s\" is rate limiting requests", config->servername),
 					 errdetail_internal("%s", detail),
 					 request->retry_after >= 0 ?
-					 errhint("Tried %d times; the last Retry-After was %g seconds. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-							 request->attempts, request->retry_after) :
-					 errhint("Tried %d times. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-							 request->attempts),
+					 errhint_plural("Tried %d time; the last Retry-After was %g seconds. The server's max_retries and retry_max_wait_ms options bound the waiting.",
+									"Tried %d times; the last Retry-After was %g seconds. The server's max_retries and retry_max_wait_ms options bound the waiting.",
+									request->attempts, request->attempts, request->retry_after) :
+					 errhint_plural("Tried %d time. The server's max_retries and retry_max_wait_ms options bound the waiting.",
+									"Tried %d times. The server's max_retries and retry_max_wait_ms options bound the waiting.",
+									request->attempts, request->attempts),
 					 request_context(config, request)));
 			break;
 		case 502:

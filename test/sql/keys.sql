@@ -2,6 +2,7 @@
 -- Create returns the key and its one-time token; get, update, list and the keys view
 -- show the same columns; delete says whether there was something to delete.
 SELECT stubctl.reset();
+SET timezone = 'UTC';
 
 -- Create: the token is returned once, in full; the id is a ULID.
 CREATE TEMP TABLE made AS

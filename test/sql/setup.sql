@@ -18,7 +18,9 @@ DECLARE
     cmd text;
     answer text;
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS stubctl_out (line text);
+    IF to_regclass('pg_temp.stubctl_out') IS NULL THEN
+        CREATE TEMP TABLE stubctl_out (line text);
+    END IF;
     TRUNCATE stubctl_out;
     cmd := format('curl -sS --max-time 30 -X %s %s', method,
                   (SELECT url FROM stubctl.config) || path);
