@@ -8,7 +8,9 @@ OBJS = \
 	src/http.o \
 	src/contract.o \
 	src/errors.o \
-	src/functions.o
+	src/keys.o \
+	src/functions.o \
+	src/fdw.o
 DATA = $(wildcard sql/routerkeys--*.sql)
 PGFILEDESC = "routerkeys - Router API keys of an AI Router as SQL objects"
 

@@ -13,7 +13,16 @@ LANGUAGE C STRICT;
 COMMENT ON FUNCTION routerkeys.fdw_validator(text[], oid)
 IS 'checks the options of routerkeys servers and user mappings';
 
+CREATE FUNCTION routerkeys.fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME', 'routerkeys_fdw_handler'
+LANGUAGE C STRICT;
+
+COMMENT ON FUNCTION routerkeys.fdw_handler()
+IS 'the foreign tables of routerkeys: scans, pushdown, INSERT/UPDATE/DELETE';
+
 CREATE FOREIGN DATA WRAPPER routerkeys
+  HANDLER routerkeys.fdw_handler
   VALIDATOR routerkeys.fdw_validator;
 
 COMMENT ON FOREIGN DATA WRAPPER routerkeys

@@ -22,6 +22,7 @@
 #include "access/table.h"
 #include "catalog/pg_foreign_data_wrapper.h"
 #include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
@@ -41,10 +42,15 @@ typedef enum RkOptionKind
 	RK_OPT_SECRET
 } RkOptionKind;
 
+/* Where an option may be given. */
+#define RK_ON_SERVER	0x01
+#define RK_ON_MAPPING	0x02
+#define RK_ON_TABLE		0x04
+
 typedef struct RkOption
 {
 	const char *name;
-	Oid			context;		/* catalog the option belongs to */
+	int			where;			/* RK_ON_* bits */
 	RkOptionKind kind;
 	int			min;			/* RK_OPT_INT only */
 	int			max;
@@ -52,20 +58,43 @@ typedef struct RkOption
 } RkOption;
 
 static const RkOption rk_options[] = {
-	{"url", ForeignServerRelationId, RK_OPT_URL, 0, 0, 0},
-	{"connect_timeout_ms", ForeignServerRelationId, RK_OPT_INT, 1, 600000, 5000},
-	{"timeout_ms", ForeignServerRelationId, RK_OPT_INT, 1, 3600000, 30000},
-	{"max_retries", ForeignServerRelationId, RK_OPT_INT, 0, 10, 3},
-	{"retry_max_wait_ms", ForeignServerRelationId, RK_OPT_INT, 0, 600000, 30000},
-	{"page_size", ForeignServerRelationId, RK_OPT_INT, 1, 200, 100},
-	{"max_response_bytes", ForeignServerRelationId, RK_OPT_INT, 1024, 1073741824, 16777216},
-	{"ca_file", ForeignServerRelationId, RK_OPT_PATH, 0, 0, 0},
-	{"provisioning_key", UserMappingRelationId, RK_OPT_SECRET, 0, 0, 0},
+	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0},
+	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000},
+	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000},
+	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3},
+	{"retry_max_wait_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, 30000},
+	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100},
+	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216},
+	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0},
+	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1},
+	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000},
+	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0},
 };
 
 #define RK_NOPTIONS ((int) lengthof(rk_options))
 
 PG_FUNCTION_INFO_V1(routerkeys_fdw_validator);
+
+static char *string_option(List *options, const char *name);
+
+/*
+ * The RK_ON_* bit of a catalog, 0 for catalogs that take no options.
+ */
+static int
+context_bit(Oid context)
+{
+	switch (context)
+	{
+		case ForeignServerRelationId:
+			return RK_ON_SERVER;
+		case UserMappingRelationId:
+			return RK_ON_MAPPING;
+		case ForeignTableRelationId:
+			return RK_ON_TABLE;
+		default:
+			return 0;
+	}
+}
 
 /*
  * Describes a catalog the way a user names it in DDL.
@@ -79,11 +108,26 @@ context_name(Oid context)
 			return "a server";
 		case UserMappingRelationId:
 			return "a user mapping";
+		case ForeignTableRelationId:
+			return "a foreign table";
 		case ForeignDataWrapperRelationId:
 			return "the foreign-data wrapper";
 		default:
 			return "this object";
 	}
+}
+
+/*
+ * Where an option belongs, for a hint.
+ */
+static const char *
+where_name(int where)
+{
+	if (where & RK_ON_SERVER)
+		return (where & RK_ON_TABLE) ? "a server or a foreign table" : "a server";
+	if (where & RK_ON_MAPPING)
+		return "a user mapping";
+	return "a foreign table";
 }
 
 /*
@@ -117,7 +161,7 @@ report_unknown_option(const char *name, Oid context)
 	{
 		int			d;
 
-		if (rk_options[i].context != context)
+		if ((rk_options[i].where & context_bit(context)) == 0)
 			continue;
 		appendStringInfo(&valid, "%s%s", valid.len > 0 ? ", " : "", rk_options[i].name);
 		d = varstr_levenshtein(name, strlen(name),
@@ -217,13 +261,13 @@ routerkeys_fdw_validator(PG_FUNCTION_ARGS)
 
 		if (opt == NULL)
 			report_unknown_option(def->defname, context);
-		if (opt->context != context)
+		if ((opt->where & context_bit(context)) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 					 errmsg("option \"%s\" is not accepted on %s", opt->name, context_name(context)),
 					 opt->kind == RK_OPT_SECRET ?
 					 errhint("The provisioning key is a secret: give it only in CREATE USER MAPPING … OPTIONS (provisioning_key '…'), which other roles cannot read.") :
-					 errhint("Set it on %s.", context_name(opt->context))));
+					 errhint("Set it on %s.", where_name(opt->where))));
 		check_option_value(opt, defGetString(def));
 		have_url |= opt->kind == RK_OPT_URL;
 		have_key |= opt->kind == RK_OPT_SECRET;
@@ -356,18 +400,15 @@ check_access(ForeignServer *server, Oid userid)
 }
 
 /*
- * Builds the configuration of one call for the current role on a server.
+ * Builds the configuration of one call for a role on a server.
  * Caller is responsible for having resolved serverid to a routerkeys server.
  */
 RkConfig *
-rk_options_load(Oid serverid)
+rk_options_load(Oid serverid, Oid userid)
 {
-	Oid			userid = GetUserId();
 	ForeignServer *server = GetForeignServer(serverid);
 	UserMapping *mapping;
 	RkConfig   *config = palloc0(sizeof(RkConfig));
-	List	   *options;
-	ListCell   *lc;
 
 	check_access(server, userid);
 	mapping = GetUserMapping(userid, serverid);
@@ -376,46 +417,62 @@ rk_options_load(Oid serverid)
 	config->umid = mapping->umid;
 	config->userid = userid;
 	config->servername = pstrdup(server->servername);
-	config->connect_timeout_ms = find_option("connect_timeout_ms")->fallback;
-	config->timeout_ms = find_option("timeout_ms")->fallback;
-	config->max_retries = find_option("max_retries")->fallback;
-	config->retry_max_wait_ms = find_option("retry_max_wait_ms")->fallback;
-	config->page_size = find_option("page_size")->fallback;
-	config->max_response_bytes = find_option("max_response_bytes")->fallback;
+	config->url = string_option(server->options, "url");
+	config->ca_file = string_option(server->options, "ca_file");
+	config->provisioning_key = string_option(mapping->options, "provisioning_key");
+	config->connect_timeout_ms = rk_options_int(server->options, "connect_timeout_ms");
+	config->timeout_ms = rk_options_int(server->options, "timeout_ms");
+	config->max_retries = rk_options_int(server->options, "max_retries");
+	config->retry_max_wait_ms = rk_options_int(server->options, "retry_max_wait_ms");
+	config->page_size = rk_options_int(server->options, "page_size");
+	config->max_response_bytes = rk_options_int(server->options, "max_response_bytes");
 
-	options = list_concat(list_copy(server->options), mapping->options);
+	/* The url is joined with paths that start with a slash. */
+	while (config->url != NULL && config->url[0] != '\0' &&
+		   config->url[strlen(config->url) - 1] == '/')
+		config->url[strlen(config->url) - 1] = '\0';
+	return config;
+}
+
+/*
+ * Finds an option in a list of catalog options; NULL when it is not there.
+ */
+static DefElem *
+find_def(List *options, const char *name)
+{
+	ListCell   *lc;
+
 	foreach(lc, options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
-		const RkOption *opt = find_option(def->defname);
-		char	   *value = defGetString(def);
 
-		if (opt == NULL)
-			continue;			/* cannot happen: the validator checked it */
-		if (strcmp(opt->name, "url") == 0)
-		{
-			size_t		len = strlen(value);
-
-			while (len > 0 && value[len - 1] == '/')
-				len--;
-			config->url = pnstrdup(value, len);
-		}
-		else if (strcmp(opt->name, "ca_file") == 0)
-			config->ca_file = pstrdup(value);
-		else if (strcmp(opt->name, "provisioning_key") == 0)
-			config->provisioning_key = pstrdup(value);
-		else if (strcmp(opt->name, "connect_timeout_ms") == 0)
-			config->connect_timeout_ms = parse_int_option(opt, value);
-		else if (strcmp(opt->name, "timeout_ms") == 0)
-			config->timeout_ms = parse_int_option(opt, value);
-		else if (strcmp(opt->name, "max_retries") == 0)
-			config->max_retries = parse_int_option(opt, value);
-		else if (strcmp(opt->name, "retry_max_wait_ms") == 0)
-			config->retry_max_wait_ms = parse_int_option(opt, value);
-		else if (strcmp(opt->name, "page_size") == 0)
-			config->page_size = parse_int_option(opt, value);
-		else if (strcmp(opt->name, "max_response_bytes") == 0)
-			config->max_response_bytes = parse_int_option(opt, value);
+		if (strcmp(def->defname, name) == 0)
+			return def;
 	}
-	return config;
+	return NULL;
+}
+
+/*
+ * The value of a string option, palloc'd, or NULL when it is not set.
+ */
+static char *
+string_option(List *options, const char *name)
+{
+	DefElem    *def = find_def(options, name);
+
+	return def != NULL ? pstrdup(defGetString(def)) : NULL;
+}
+
+/*
+ * The value of an integer option in a list of options (of a server or a
+ * table), or its default when it is not set.
+ */
+int
+rk_options_int(List *options, const char *name)
+{
+	const RkOption *opt = find_option(name);
+	DefElem    *def = find_def(options, name);
+
+	Assert(opt != NULL && opt->kind == RK_OPT_INT);
+	return def != NULL ? parse_int_option(opt, defGetString(def)) : opt->fallback;
 }

@@ -11,7 +11,10 @@
  *	contract.c		the only file that includes json-c: request bodies out, key
  *					records, pages and error messages in
  *	errors.c		failed requests to SQLSTATE, message, detail and hint
- *	functions.c		the SQL-callable functions; they only orchestrate the above
+ *	keys.c			the key operations (list, get, create, update, delete) and
+ *					key records as columns, shared by the two SQL surfaces
+ *	functions.c		the SQL-callable functions
+ *	fdw.c			the foreign table: scans, pushdown, modify, import
  *
  *-------------------------------------------------------------------------
  */
@@ -20,8 +23,11 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
 
 #define ROUTERKEYS_VERSION "0.1"
 
@@ -130,12 +136,45 @@ typedef struct RkUpdateArgs
 	bool		clear_expires_at;
 } RkUpdateArgs;
 
+/* Columns of routerkeys.key, in order; routerkeys.created_key adds token. */
+#define RK_KEY_NCOLUMNS 16
+#define RK_COL_ID 0
+#define RK_COL_NAME 1
+#define RK_COL_ACTIVE 2
+#define RK_COL_STATUS 3
+#define RK_COL_PERMISSION_MODE 5
+#define RK_COL_PROJECT_ID 6
+#define RK_COL_EXPIRES_AT 8
+#define RK_COL_ATTRS 15
+#define RK_COL_TOKEN 16
+
+/* What a listing asks the API to filter on (API spellings); NULL: no filter. */
+typedef struct RkListFilter
+{
+	const char *status;
+	const char *search;
+	const char *project_id;
+	int			first_limit;	/* > 0: a smaller first page (a LIMIT) */
+} RkListFilter;
+
+/* Counters of remote work, for EXPLAIN ANALYZE. */
+typedef struct RkStats
+{
+	int64		requests;		/* transfers, retries included */
+	int64		retries;
+	int64		pages;
+	int64		bytes;			/* response bytes received */
+} RkStats;
+
+typedef struct RkLister RkLister;
+
 /* in routerkeys.c */
 extern char *rk_default_server;
 
 /* in options.c */
 extern Oid	rk_options_resolve_server(const char *servername);
-extern RkConfig *rk_options_load(Oid serverid);
+extern RkConfig *rk_options_load(Oid serverid, Oid userid);
+extern int	rk_options_int(List *options, const char *name);
 
 /* in http.c */
 extern void rk_http_init(void);
@@ -150,6 +189,28 @@ extern bool rk_contract_parse_page(const char *body, size_t len, RkPage *page, c
 extern char *rk_contract_error_message(const char *body, size_t len);
 extern char *rk_contract_create_body(const RkCreateArgs *args);
 extern char *rk_contract_update_body(const RkUpdateArgs *args);
+
+/* in keys.c */
+extern int	rk_keys_column_index(const char *name);
+extern const char *rk_keys_column_name(int index);
+extern Oid	rk_keys_column_type(int index);
+extern void rk_keys_check_id(const char *id);
+extern char *rk_keys_list_path(const RkConfig *config, const RkListFilter *filter, int limit);
+extern RkLister *rk_keys_list_start(const RkConfig *config, const RkListFilter *filter,
+									RkStats *stats);
+extern bool rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage *page);
+extern bool rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkStats *stats);
+extern int	rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys,
+							 RkStats *stats);
+extern void rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n,
+								RkKey *keys, RkStats *stats);
+extern bool rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
+						   RkKey *key, RkStats *stats);
+extern bool rk_keys_delete(const RkConfig *config, const char *id, RkStats *stats);
+extern char *rk_keys_rfc3339(TimestampTz ts, const char *what);
+extern void rk_keys_values(const RkKey *key, const bool *wanted, Datum *values, bool *nulls);
+extern const char *rk_keys_status_enum(const char *status, bool missing_ok);
+extern const char *rk_keys_permission_mode_enum(const char *mode);
 
 /* in errors.c */
 extern bool rk_error_is_success(const RkRequest *request);

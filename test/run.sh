@@ -149,7 +149,7 @@ test)
     [ "$failures" -eq 0 ]
     ;;
 demo)
-    psql -X -q -v ON_ERROR_STOP=0 -f test/demo.sql
+    psql -X -q -v ON_ERROR_STOP=0 -f ${RK_DEMO_SQL:-test/demo.sql}
     ;;
 bench)
     test/bench/run.sh

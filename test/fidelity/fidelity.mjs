@@ -27,23 +27,24 @@ const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const DAY = 86400 * 1000;
 
 const lines = [];
+let count = 0;
 let failures = 0;
 
 function pass(desc) {
-	lines.push(`ok ${lines.filter((l) => /^(not )?ok /.test(l)).length + 1} - ${desc}`);
+	lines.push(`ok ${++count} - ${desc}`);
 }
 
 function fail(desc, diag) {
 	failures++;
-	lines.push(`not ok ${lines.filter((l) => /^(not )?ok /.test(l)).length + 1} - ${desc}`);
+	lines.push(`not ok ${++count} - ${desc}`);
 	for (const d of String(diag).slice(0, 3000).split("\n")) {
 		lines.push(`#   ${d}`);
 	}
 }
 
+// Prints the plan, then the results collected so far.
 function finish() {
-	const n = lines.filter((l) => /^(not )?ok /.test(l)).length;
-	process.stdout.write(`1..${n}\n${lines.join("\n")}\n`);
+	process.stdout.write(`1..${count}\n${lines.join("\n")}\n`);
 }
 
 class Unexpected extends Error {}
@@ -356,6 +357,33 @@ async function generationChecks(G, workspaceIds) {
 		await admin("DELETE", "/__admin/faults");
 		const k = G.one(await sdk.apiKeys.get({ apiKeyId: ids[1] }));
 		assert(k.name === `${names[1]}-renamed`, `the failed PATCH changed the key: ${show(k)}`);
+	});
+
+	await check(`${tag}: the wrong_types and truncate faults are answers the SDK rejects`, async () => {
+		await admin("POST", "/__admin/faults", { method: "GET", path: "/v2/api-keys/", count: 1, kind: "wrong_types" });
+		let outcome = "succeeded";
+		try {
+			outcome = `succeeded with ${show(await sdk.apiKeys.get({ apiKeyId: ids[1] }))}`;
+		} catch (e) {
+			outcome = e instanceof G.errors.ResponseValidationError ? "rejected" : describe(e);
+		}
+		assert(outcome === "rejected", `wrong_types: expected a ResponseValidationError, the call ${outcome}`);
+		await admin("POST", "/__admin/faults", { method: "GET", path: "/v2/api-keys", count: 1, kind: "truncate" });
+		let truncated = "succeeded";
+		try {
+			truncated = `succeeded with ${show(await sdk.apiKeys.list({}))}`;
+		} catch (e) {
+			truncated = "rejected";
+		}
+		assert(truncated === "rejected", `truncate: the call ${truncated}`);
+	});
+
+	await check(`${tag}: an oversized (2 MB) list answer is still one the SDK accepts`, async () => {
+		await admin("POST", "/__admin/faults",
+			{ method: "GET", path: "/v2/api-keys", count: 1, kind: "oversized", bytes: 2000000 });
+		const p = G.page(await sdk.apiKeys.list({ limit: 10 }));
+		assert(Array.isArray(p.keys) && p.keys.length > 0, `keys ${show(p.keys).slice(0, 200)}`);
+		assert(p.keys.every((k) => typeof k.name === "string" && ULID.test(G.id(k))), `odd keys in the big answer`);
 	});
 
 	await check(`${tag}: the SDK's own retry rides over one 503 (Retry-After 0) on get`, async () => {

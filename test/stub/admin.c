@@ -95,16 +95,6 @@ parse_seed_status(json_object *v, RkKeyStatus *status)
 	return true;
 }
 
-/* A member of an object, with JSON null treated as absent. */
-static json_object *
-member(json_object *obj, const char *name)
-{
-	json_object *v = NULL;
-
-	json_object_object_get_ex(obj, name, &v);
-	return v;
-}
-
 /* Check the members of a seed request; NULL when valid, else a message. */
 static const char *
 check_seed(json_object *body, int64_t *count, const char **prefix,
@@ -112,17 +102,17 @@ check_seed(json_object *body, int64_t *count, const char **prefix,
 {
 	json_object *v;
 
-	v = member(body, "count");
+	v = rk_json_member(body, "count");
 	if (v == NULL || !rk_json_int(v, count) || *count < 0 || *count > MAX_SEED)
 		return "count must be an integer between 0 and 1000000";
-	v = member(body, "name_prefix");
+	v = rk_json_member(body, "name_prefix");
 	if (v && (!json_object_is_type(v, json_type_string) ||
 			  json_object_get_string_len(v) > MAX_PREFIX))
 		return "name_prefix must be a string of at most 100 bytes";
 	*prefix = v ? json_object_get_string(v) : "seed-";
-	if (!parse_seed_status(member(body, "status"), status))
+	if (!parse_seed_status(rk_json_member(body, "status"), status))
 		return "status must be \"active\", \"disabled\" or \"revoked\"";
-	v = member(body, "project_id");
+	v = rk_json_member(body, "project_id");
 	if (v && (!json_object_is_type(v, json_type_string) ||
 			  json_object_get_string_len(v) == 0))
 		return "project_id must be null or a non-empty string";
@@ -224,8 +214,8 @@ admin_log(RkRequest *req, RkReply *reply)
 static const char *
 apply_config(json_object *body)
 {
-	json_object *gen = member(body, "generation");
-	json_object *latency = member(body, "latency_ms");
+	json_object *gen = rk_json_member(body, "generation");
+	json_object *latency = rk_json_member(body, "latency_ms");
 	RkGeneration g = RK_GEN_CURRENT;
 	int64_t		ms = 0;
 
@@ -319,7 +309,7 @@ typedef struct AdminRoute
 	void		(*handler) (RkRequest *req, RkReply *reply);
 } AdminRoute;
 
-/* Route wrappers with the common signature. */
+/* POST /__admin/reset, with the common route signature. */
 static void
 route_reset(RkRequest *req, RkReply *reply)
 {
@@ -327,6 +317,7 @@ route_reset(RkRequest *req, RkReply *reply)
 	admin_reset(reply);
 }
 
+/* GET /__admin/state, with the common route signature. */
 static void
 route_state(RkRequest *req, RkReply *reply)
 {
@@ -334,6 +325,7 @@ route_state(RkRequest *req, RkReply *reply)
 	admin_state(reply);
 }
 
+/* GET or DELETE /__admin/log (DELETE keeps the sequence growing). */
 static void
 route_log(RkRequest *req, RkReply *reply)
 {

@@ -6,8 +6,9 @@
  *
  * Handlers read the generation once per request, take the store lock for
  * exactly the time they touch keys, and leave their answer in an RkReply
- * (status + JSON tree); they never sleep and never see faults, which
- * http.c and faults.c apply around them.  Nothing here outlives a request.
+ * (key objects as JSON text written by shapes.c, errors as json-c trees);
+ * they never sleep and never see faults, which http.c and faults.c apply
+ * around them.  Nothing here outlives a request.
  *
  *-------------------------------------------------------------------------
  */

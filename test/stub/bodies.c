@@ -112,17 +112,6 @@ fail(int status, char *err, size_t errlen, const char *fmt,...)
 	return status;
 }
 
-/* A member of obj, with JSON null treated as absent. */
-static json_object *
-member(json_object *obj, const char *name)
-{
-	json_object *v = NULL;
-
-	if (!json_object_object_get_ex(obj, name, &v))
-		return NULL;
-	return v;
-}
-
 /*
  * Check a key name: a string of 1..128 characters, not blank, without NUL.
  * On success *out is a copy.  Returns 0 or 400.
@@ -198,8 +187,8 @@ parse_scope(json_object *v, char **project_id, char *err, size_t errlen)
 
 	if (!is_object(v))
 		return fail(400, err, errlen, "project_scope must be an object");
-	all = member(v, "all");
-	single = member(v, "single");
+	all = rk_json_member(v, "all");
+	single = rk_json_member(v, "single");
 	if ((all == NULL) == (single == NULL))
 		return fail(400, err, errlen,
 					"project_scope must set exactly one of \"all\" or \"single\"");
@@ -212,7 +201,7 @@ parse_scope(json_object *v, char **project_id, char *err, size_t errlen)
 	}
 	if (!is_object(single))
 		return fail(400, err, errlen, "project_scope.single must be an object");
-	pid = member(single, "project_id");
+	pid = rk_json_member(single, "project_id");
 	if (pid == NULL || !json_object_is_type(pid, json_type_string) ||
 		json_object_get_string_len(pid) == 0)
 		return fail(400, err, errlen,
@@ -235,8 +224,8 @@ parse_owner(json_object *v, char **user_id, char *err, size_t errlen)
 
 	if (!is_object(v))
 		return fail(400, err, errlen, "owner must be an object");
-	sa = member(v, "service_account");
-	user = member(v, "user");
+	sa = rk_json_member(v, "service_account");
+	user = rk_json_member(v, "user");
 	if ((sa == NULL) == (user == NULL))
 		return fail(400, err, errlen,
 					"owner must set exactly one of \"service_account\" or \"user\"");
@@ -249,7 +238,7 @@ parse_owner(json_object *v, char **user_id, char *err, size_t errlen)
 	}
 	if (!is_object(user))
 		return fail(400, err, errlen, "owner.user must be an object");
-	uid = member(user, "user_id");
+	uid = rk_json_member(user, "user_id");
 	if (uid == NULL || !json_object_is_type(uid, json_type_string) ||
 		json_object_get_string_len(uid) == 0)
 		return fail(400, err, errlen, "owner.user.user_id must be a non-empty string");
@@ -344,12 +333,12 @@ parse_mcp(json_object *v, char **out, char *err, size_t errlen)
 
 	if (!is_object(v))
 		return fail(400, err, errlen, "mcp_access must be an object");
-	deny = member(v, "deny_all");
+	deny = rk_json_member(v, "deny_all");
 	if (deny && !json_object_is_type(deny, json_type_boolean))
 		return fail(400, err, errlen, "mcp_access.deny_all must be a boolean");
 	for (int i = 0; i < 3; i++)
 	{
-		json_object *list = member(v, lists[i]);
+		json_object *list = rk_json_member(v, lists[i]);
 
 		if (list && !is_string_array(list))
 			return fail(400, err, errlen, "mcp_access.%s must be an array of strings",
@@ -385,11 +374,11 @@ static int
 check_forbidden_kind(json_object *body, char *err, size_t errlen)
 {
 	static const char *const kind_fields[] = {"type", "key_type", "kind"};
-	json_object *source = member(body, "source");
+	json_object *source = rk_json_member(body, "source");
 
 	for (int i = 0; i < 3; i++)
 	{
-		json_object *v = member(body, kind_fields[i]);
+		json_object *v = rk_json_member(body, kind_fields[i]);
 
 		if (v && json_object_is_type(v, json_type_string) &&
 			strcasecmp(json_object_get_string(v), "provisioning") == 0)
@@ -462,21 +451,21 @@ parse_create_options(json_object *body, RkKeySpec *spec, char *err, size_t errle
 	bool		has_access = false;
 	int			rc;
 
-	if ((v = member(body, "expires_at")) != NULL &&
+	if ((v = rk_json_member(body, "expires_at")) != NULL &&
 		(rc = parse_expiry(v, &spec->expires_us, err, errlen)) != 0)
 		return rc;
-	if ((v = member(body, "project_scope")) != NULL &&
+	if ((v = rk_json_member(body, "project_scope")) != NULL &&
 		(rc = parse_scope(v, &spec->project_id, err, errlen)) != 0)
 		return rc;
-	if ((v = member(body, "owner")) != NULL &&
+	if ((v = rk_json_member(body, "owner")) != NULL &&
 		(rc = parse_owner(v, &spec->owner_user_id, err, errlen)) != 0)
 		return rc;
-	if ((rc = parse_perm_member(member(body, "permission_mode"), &has_perm,
+	if ((rc = parse_perm_member(rk_json_member(body, "permission_mode"), &has_perm,
 								&spec->perm, err, errlen)) != 0)
 		return rc;
 	if (!has_perm)
 		spec->perm = RK_PERM_ALL;
-	if ((v = member(body, "access")) != NULL)
+	if ((v = rk_json_member(body, "access")) != NULL)
 	{
 		if ((rc = parse_access(v, &spec->access, &spec->naccess, err, errlen)) != 0)
 			return rc;
@@ -490,10 +479,10 @@ parse_create_options(json_object *body, RkKeySpec *spec, char *err, size_t errle
 		spec->access = NULL;
 		spec->naccess = 0;
 	}
-	if ((v = member(body, "mcp_access")) != NULL &&
+	if ((v = rk_json_member(body, "mcp_access")) != NULL &&
 		(rc = parse_mcp(v, &spec->mcp_access, err, errlen)) != 0)
 		return rc;
-	if ((v = member(body, "labels")) != NULL &&
+	if ((v = rk_json_member(body, "labels")) != NULL &&
 		(rc = parse_labels(v, &spec->labels, err, errlen)) != 0)
 		return rc;
 	return 0;
@@ -515,7 +504,7 @@ rk_parse_create(json_object *body, RkKeySpec *spec, char *err, size_t errlen)
 		return fail(400, err, errlen, "request body must be a JSON object");
 	if ((rc = check_forbidden_kind(body, err, errlen)) != 0)
 		return rc;
-	name = member(body, "name");
+	name = rk_json_member(body, "name");
 	if (name == NULL)
 		return fail(400, err, errlen, "name is required");
 	if ((rc = parse_name(name, &spec->name, err, errlen)) != 0)
@@ -538,8 +527,8 @@ rk_patch_free(RkKeyPatch *patch)
 static int
 parse_patch_expiry(json_object *body, RkKeyPatch *patch, char *err, size_t errlen)
 {
-	json_object *exp = member(body, "expires_at");
-	json_object *clear = member(body, "clear_expires_at");
+	json_object *exp = rk_json_member(body, "expires_at");
+	json_object *clear = rk_json_member(body, "clear_expires_at");
 	int			rc;
 
 	if (clear)
@@ -586,33 +575,33 @@ rk_parse_patch(json_object *body, RkKeyPatch *patch, char *err, size_t errlen)
 	memset(patch, 0, sizeof(*patch));
 	if (!is_object(body))
 		return fail(400, err, errlen, "request body must be a JSON object");
-	if ((v = member(body, "name")) != NULL)
+	if ((v = rk_json_member(body, "name")) != NULL)
 	{
 		if ((rc = parse_name(v, &patch->name, err, errlen)) != 0)
 			return rc;
 		patch->has_name = true;
 	}
-	if ((v = member(body, "status")) != NULL &&
+	if ((v = rk_json_member(body, "status")) != NULL &&
 		(rc = parse_patch_status(v, patch, err, errlen)) != 0)
 		return rc;
 	if ((rc = parse_patch_expiry(body, patch, err, errlen)) != 0)
 		return rc;
-	if ((rc = parse_perm_member(member(body, "permission_mode"), &patch->has_perm,
+	if ((rc = parse_perm_member(rk_json_member(body, "permission_mode"), &patch->has_perm,
 								&patch->perm, err, errlen)) != 0)
 		return rc;
-	if ((v = member(body, "access")) != NULL)
+	if ((v = rk_json_member(body, "access")) != NULL)
 	{
 		if ((rc = parse_access(v, &patch->access, &patch->naccess, err, errlen)) != 0)
 			return rc;
 		patch->has_access = true;
 	}
-	if ((v = member(body, "project_scope")) != NULL)
+	if ((v = rk_json_member(body, "project_scope")) != NULL)
 	{
 		if ((rc = parse_scope(v, &patch->project_id, err, errlen)) != 0)
 			return rc;
 		patch->has_scope = true;
 	}
-	if ((v = member(body, "mcp_access")) != NULL)
+	if ((v = rk_json_member(body, "mcp_access")) != NULL)
 	{
 		if ((rc = parse_mcp(v, &patch->mcp_access, err, errlen)) != 0)
 			return rc;

@@ -47,7 +47,7 @@ fail() {
         shift
         local d
         for d in "$@"; do
-            printf '%s\n' "$d" | head -c 1500 | sed 's/^/#   /'
+            printf '%s' "${d:0:1500}" | sed 's/^/#   /'
             echo
         done
     } >>"$results"
@@ -71,7 +71,7 @@ want_code() {
     for c in "$@"; do
         [ "$code" = "$c" ] && return 0
     done
-    problem "status: expected $*, got $code [$last] body: $(head -c 300 "$T/body")"
+    problem "status: expected $*, got $code [$last] body: $(head -c 300 "$T/body" 2>/dev/null)"
 }
 
 # want JQ_FILTER [jq options…]: the last response body makes the filter true.
@@ -79,7 +79,7 @@ want() {
     local f=$1
     shift
     jq -e "$@" "$f" "$T/body" >/dev/null 2>&1 ||
-        problem "expected ($f) [$last] body: $(head -c 400 "$T/body")"
+        problem "expected ($f) [$last] body: $(head -c 400 "$T/body" 2>/dev/null)"
 }
 
 # want_that DESCRIPTION COMMAND…: the command succeeds.
@@ -150,6 +150,9 @@ epoch() { date -u -d "$1" +%s 2>/dev/null; }
 
 # same_time A B: two timestamps name the same second.
 same_time() { [ -n "$1" ] && [ -n "$2" ] && [ "$(epoch "$1")" = "$(epoch "$2")" ]; }
+
+# same_word A B: A and B are equal and not empty.
+same_word() { [ -n "$1" ] && [ "$1" = "$2" ]; }
 
 # one_of VALUE CHOICES…: VALUE is one of the choices.
 one_of() {
@@ -232,8 +235,10 @@ if command -v ss >/dev/null; then
     want_that "something listens on port $port" grep -q . "$T/ss"
     want_that "listens only on 127.0.0.1: $(cat "$T/ss")" \
         awk '{ if ($4 !~ /^127\.0\.0\.1:/) exit 1 }' "$T/ss"
+    end "the stub listens on 127.0.0.1 only"
+else
+    pass "the stub listens on 127.0.0.1 only # SKIP ss (iproute2) is not installed"
 fi
-end "the stub listens on 127.0.0.1 only"
 
 # ---------------------------------------------------------------------------------------
 # Current generation: create, get, list, update, delete with real values.
@@ -409,6 +414,15 @@ want '.name == $n' --arg n "$long"
 end "create: a 128-character name is accepted"
 
 begin
+e128=$(printf 'é%.0s' {1..128})
+api POST /v2/api-keys "{\"name\":\"$e128\"}"
+want_code 200
+want '.name == $n' --arg n "$e128"
+api POST /v2/api-keys "{\"name\":\"é$e128\"}"
+want_code 400
+end "create: the name limit counts characters, not bytes (128 × é accepted, 129 refused)"
+
+begin
 before=$(keycount)
 api POST /v2/api-keys '{"name":"alpha-renamed"}'
 want_code 409
@@ -511,6 +525,15 @@ want 'length == 4'
 end "filter: source=router lists the 4 router keys and no workspace key"
 
 begin
+api POST /v2/api-keys '{"name":"Spaced Out Key"}'
+spaced=$(jq -r '.id // empty' "$T/body")
+api GET "/v2/api-keys?search=D%20OUT%20k"
+want_code 200
+want 'map(.id) == [$s]' --arg s "$spaced"
+api DELETE "/v2/api-keys/$spaced"
+end "filter: search values are percent-decoded (D%20OUT%20k finds \"Spaced Out Key\")"
+
+begin
 api GET "/v2/api-keys?source=workspace"
 want_code 403
 want '.error.code == "forbidden" and (.error.message | type == "string")'
@@ -563,8 +586,8 @@ end "auth: a disabled provisioning key is 401"
 begin
 AUTH=$REVOKED api GET /v2/api-keys
 want_code 403
-want '.error | type == "object"'
-end "auth: a revoked provisioning key is 403"
+want '.error.code == "forbidden" and (.error.message | type == "string" and length > 0)'
+end "auth: a revoked provisioning key is 403 {error:{code:forbidden,message}}"
 
 begin
 api POST /v2/api-keys '{"name":"router-key-as-bearer"}'
@@ -638,6 +661,50 @@ r2=$(aj .requests)
 want_that "state.requests went from $r1 to $r2 after two API calls" [ "$((r2 - r1))" -ge 2 ]
 end "state: requests counts the API calls"
 
+begin
+reset_stub
+admin POST /__admin/seed '{"count":5,"name_prefix":"sleepy-","status":"disabled"}'
+want_that "seed answered $acode $(cat "$T/abody")" [ "$(aj .created)" = 5 ]
+api GET "/v2/api-keys?status=API_KEY_STATUS_DISABLED"
+want 'length == 5 and all(.[]; (.name | startswith("sleepy-")) and .active == false)'
+api GET "/v2/api-keys?status=API_KEY_STATUS_ACTIVE"
+want 'length == 0'
+end "seed: status=disabled seeds disabled keys named with the prefix"
+
+# ---------------------------------------------------------------------------------------
+# Connections and concurrency.
+
+begin
+w=$(curl -sS --max-time 10 -o /dev/null -o /dev/null -w '%{num_connects} ' \
+    -H "Authorization: Bearer $VALID" "$URL/v2/api-keys?limit=1" "$URL/v2/api-keys?limit=2" 2>"$T/err")
+want_that "connections opened per request: '$w' (expected '1 0 ')" [ "$w" = "1 0 " ]
+end "keep-alive: a second request reuses the connection"
+
+# par_post NAME_TEMPLATE N P: N creates, P at a time; prints one status per line.
+par_post() {
+    seq 1 "$2" | xargs -P "$3" -I{} curl -sS --max-time 10 -o /dev/null -w '%{http_code}\n' \
+        -H "Authorization: Bearer $VALID" -H 'Content-Type: application/json' \
+        --data "{\"name\":\"$1\"}" "$URL/v2/api-keys" 2>/dev/null
+}
+
+begin
+reset_stub
+par_post 'par-{}' 60 10 >"$T/par"
+want_that "60 parallel creates: $(sort "$T/par" | uniq -c | tr '\n' ' ')" \
+    [ "$(grep -c '^200$' "$T/par")" -eq 60 ]
+api GET "/v2/api-keys?limit=200"
+want 'length == 60 and (map(.id) | unique | length) == 60 and (map(.name) | unique | length) == 60'
+want_that "state.keys is 60" [ "$(keycount)" = 60 ]
+end "concurrency: 60 creates, 10 at a time, all succeed with distinct ids"
+
+begin
+par_post 'same-name' 12 12 >"$T/par"
+want_that "12 racing creates of one name: $(sort "$T/par" | uniq -c | tr '\n' ' ')" \
+    [ "$(sort "$T/par" | uniq -c | awk '{ printf "%s=%s ", $2, $1 }')" = "200=1 409=11 " ]
+api GET "/v2/api-keys?search=same-name"
+want 'length == 1'
+end "concurrency: of 12 racing creates of one name exactly one wins, 11 get 409"
+
 # ---------------------------------------------------------------------------------------
 # Legacy generation.
 
@@ -700,6 +767,19 @@ want '.api_key.status == "API_KEY_STATUS_DISABLED" and (.api_key.expires_at // n
 end "legacy: PATCH answers {api_key:{…}} with expires_at; sparse changes of name, expiry and status"
 
 begin
+api POST /v2/api-keys '{"name":"old-restricted","permission_mode":"PERMISSION_MODE_RESTRICTED","access":{"deployments":1}}'
+want_code 200
+want '.api_key.permission_mode == "PERMISSION_MODE_RESTRICTED" and .api_key.access == {"deployments": 1}'
+api POST /v2/api-keys '{"name":"old-restricted-2","permission_mode":"PERMISSION_MODE_RESTRICTED","access":{"deployments":"ACCESS_LEVEL_WRITE"}}'
+want_code 200
+want '.api_key.access == {"deployments": 2}'
+generation current
+api GET "/v2/api-keys?search=old-restricted"
+want 'map(.access.deployments) == ["ACCESS_LEVEL_WRITE", "ACCESS_LEVEL_READ"]'
+generation legacy
+end "legacy: access levels are integers as SDK 4.11.10 has them (either form accepted; current shows the names)"
+
+begin
 api DELETE "/v2/api-keys/$old"
 want_code 200
 want '. == {}'
@@ -733,7 +813,6 @@ seed_first=$(jq -r .first_id "$T/body")
 seed_last=$(jq -r .last_id "$T/body")
 
 : >"$T/walk"
-: >"$T/walk_created"
 cursor=""
 pages=0
 sizes=""
@@ -772,27 +851,27 @@ want_that "all names start with page-" [ "$(cut -d' ' -f3 "$T/walk" | grep -vc '
 end "pagination: limit=7 with starting_after walks 1000 keys in 143 pages, each once"
 
 begin
-want_that "first key seen ${W[0]:-} is last_id $seed_last" [ "${W[0]:-}" = "$seed_last" ]
-want_that "last key seen ${W[999]:-} is first_id $seed_first" [ "${W[999]:-}" = "$seed_first" ]
+want_that "first key seen '${W[0]:-}' is last_id '$seed_last'" same_word "${W[0]:-}" "$seed_last"
+want_that "last key seen '${W[999]:-}' is first_id '$seed_first'" same_word "${W[999]:-}" "$seed_first"
 want_that "created times do not increase along the walk" non_increasing_times "$T/walk"
 end "pagination: the walk runs newest first (last_id first, first_id last, created non-increasing)"
 
 begin
-api GET "/v2/api-keys?limit=7&ending_before=${W[14]}"
+api GET "/v2/api-keys?limit=7&ending_before=${W[14]:-}"
 want_code 200
 want 'map(.id) == $w' --argjson w "$(printf '%s\n' "${W[@]:7:7}" | jq -R . | jq -sc .)"
-api GET "/v2/api-keys?limit=7&ending_before=${W[3]}"
+api GET "/v2/api-keys?limit=7&ending_before=${W[3]:-}"
 want 'map(.id) == $w' --argjson w "$(printf '%s\n' "${W[@]:0:3}" | jq -R . | jq -sc .)"
-api GET "/v2/api-keys?limit=7&ending_before=${W[0]}"
+api GET "/v2/api-keys?limit=7&ending_before=${W[0]:-}"
 want_code 200
 want 'length == 0'
 end "pagination: ending_before returns the newer keys just before the cursor, newest first"
 
 begin
-api GET "/v2/api-keys?limit=7&starting_after=${W[999]}"
+api GET "/v2/api-keys?limit=7&starting_after=${W[999]:-}"
 want_code 200
 want 'length == 0'
-api GET "/v2/api-keys?limit=3&starting_after=${W[500]}"
+api GET "/v2/api-keys?limit=3&starting_after=${W[500]:-}"
 want 'map(.id) == $w' --argjson w "$(printf '%s\n' "${W[@]:501:3}" | jq -R . | jq -sc .)"
 end "pagination: starting_after the oldest key is an empty page; mid-list cursors are exact"
 
@@ -803,7 +882,7 @@ want 'length == 25'
 api GET "/v2/api-keys?limit=200"
 want 'length == 200'
 api GET "/v2/api-keys?limit=1"
-want 'length == 1 and .[0].id == $f' --arg f "${W[0]}"
+want 'length == 1 and .[0].id == $f' --arg f "${W[0]:-}"
 end "pagination: default limit is 25; 1 and 200 are accepted"
 
 begin
@@ -818,12 +897,12 @@ begin
 generation legacy
 api GET "/v2/api-keys?limit=7"
 want_code 200
-want '(.data | length) == 7 and .has_more == true and .data[0].api_key_id == $f' --arg f "${W[0]}"
-api GET "/v2/api-keys?limit=7&starting_after=${W[992]}"
-want '(.data | length) == 7 and .has_more == false and .data[6].api_key_id == $l' --arg l "${W[999]}"
-api GET "/v2/api-keys?limit=7&starting_after=${W[991]}"
+want '(.data | length) == 7 and .has_more == true and .data[0].api_key_id == $f' --arg f "${W[0]:-}"
+api GET "/v2/api-keys?limit=7&starting_after=${W[992]:-}"
+want '(.data | length) == 7 and .has_more == false and .data[6].api_key_id == $l' --arg l "${W[999]:-}"
+api GET "/v2/api-keys?limit=7&starting_after=${W[991]:-}"
 want '(.data | length) == 7 and .has_more == true'
-api GET "/v2/api-keys?limit=7&starting_after=${W[999]}"
+api GET "/v2/api-keys?limit=7&starting_after=${W[999]:-}"
 want '.data == [] and .has_more == false'
 generation current
 end "pagination (legacy): has_more is true exactly while keys remain"

@@ -192,9 +192,9 @@ parse_effect(json_object *spec, RkFault *f, char *err, size_t errlen)
 	int64_t		date = -1;
 	json_object *apply;
 
-	if (!spec_int(spec, "status", 100, 599, &status))
+	if (!spec_int(spec, "status", 200, 599, &status))
 	{
-		snprintf(err, errlen, "status must be an integer between 100 and 599");
+		snprintf(err, errlen, "status must be an integer between 200 and 599");
 		return false;
 	}
 	if (f->kind == RK_FAULT_STATUS && status < 0)
@@ -537,52 +537,60 @@ break_types(json_object *key)
 }
 
 /*
- * Pad a reply's JSON with an extra string member of `bytes` bytes, in its
- * first key object (or its top-level object).  A bodiless answer (204)
- * becomes 200 with a JSON object; an empty list is padded with
- * whitespace, which keeps it an empty list.
+ * The object that receives the padding of an oversized answer: the key
+ * object of a get/create/update, the first key of a list, or the top-level
+ * object.  NULL for an empty bare list.
+ */
+static json_object *
+padding_target(json_object *root)
+{
+	json_object *inner;
+
+	if (json_object_is_type(root, json_type_array))
+		return json_object_array_length(root) > 0
+			? json_object_array_get_idx(root, 0) : NULL;
+	if (json_object_object_get_ex(root, "api_key", &inner))
+		return inner;
+	if (json_object_object_get_ex(root, "data", &inner) &&
+		json_object_is_type(inner, json_type_array) &&
+		json_object_array_length(inner) > 0)
+		return json_object_array_get_idx(inner, 0);
+	return root;
+}
+
+/*
+ * Make a performed answer at least `bytes` bytes long while keeping its
+ * shape: an extra "x_padding" string member in the padding target, or,
+ * for an empty bare list, whitespace inside the brackets.  A bodiless
+ * answer (204) becomes 200 with a JSON object.  The padding is spliced
+ * into the serialized text so that json-c never holds it.
  */
 static void
 make_oversized(const RkFault *f, RkReply *reply)
 {
-	json_object *target = reply->json;
-	json_object *inner;
-	char	   *pad;
+	static const char marker[] = "\"x_padding\":\"";
+	json_object *target;
+	char	   *body;
+	char	   *at;
+	size_t		head;
+	size_t		pad = (size_t) f->bytes;
 
-	if (target == NULL)
-	{
+	if (reply->json == NULL)
 		rk_reply_json(reply, reply->status == 204 ? 200 : reply->status,
 					  json_object_new_object());
-		target = reply->json;
-	}
-	if (json_object_is_type(target, json_type_object) &&
-		json_object_object_get_ex(target, "api_key", &inner))
-		target = inner;
-	else if (json_object_is_type(target, json_type_object) &&
-			 json_object_object_get_ex(target, "data", &inner) &&
-			 json_object_array_length(inner) > 0)
-		target = json_object_array_get_idx(inner, 0);
-	if (json_object_is_type(target, json_type_array))
-	{
-		if (json_object_array_length(target) == 0)
-		{
-			rk_reply_finish(reply);
-			free(reply->body);
-			reply->body_len = (size_t) f->bytes + 2;
-			reply->body = rk_xmalloc(reply->body_len + 1);
-			memset(reply->body, ' ', reply->body_len);
-			reply->body[0] = '[';
-			reply->body[reply->body_len - 1] = ']';
-			reply->body[reply->body_len] = '\0';
-			return;
-		}
-		target = json_object_array_get_idx(target, 0);
-	}
-	pad = rk_xmalloc((size_t) f->bytes + 1);
-	memset(pad, 'x', (size_t) f->bytes);
-	json_object_object_add(target, "x_padding",
-						   json_object_new_string_len(pad, (int) f->bytes));
-	free(pad);
+	target = padding_target(reply->json);
+	if (target != NULL)
+		json_object_object_add(target, "x_padding", json_object_new_string(""));
+	rk_reply_finish(reply);
+	at = target ? strstr(reply->body, marker) : NULL;
+	head = at ? (size_t) (at - reply->body) + strlen(marker) : 1;
+	body = rk_xmalloc(reply->body_len + pad + 1);
+	memcpy(body, reply->body, head);
+	memset(body + head, at ? 'x' : ' ', pad);
+	memcpy(body + head + pad, reply->body + head, reply->body_len - head + 1);
+	free(reply->body);
+	reply->body = body;
+	reply->body_len += pad;
 }
 
 /*

@@ -10,8 +10,8 @@
  * one connection (latency, delay faults) never blocks another.  An
  * RkRequest is allocated by the URI callback when a request line arrives
  * and freed by the completion callback; a slow body belongs to its MHD
- * response and is freed with it.  This is the only file that includes
- * microhttpd.h apart from the reason phrases used by shapes.c/faults.c.
+ * response and is freed with it.  This is the only file that drives
+ * libmicrohttpd (shapes.c and faults.c use only its reason phrases).
  *
  *-------------------------------------------------------------------------
  */

@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <microhttpd.h>
 
 #include "rkstub.h"
 
@@ -255,9 +254,9 @@ main(int argc, char **argv)
 	if (opts.port_file)
 		write_port_file(opts.port_file, port);
 	ipv6 = strchr(opts.host, ':') != NULL;
-	printf("listening on %s%s%s%s:%d\n", cert ? "https://" : "",
-		   ipv6 ? "[" : "", strcmp(opts.host, "localhost") == 0 ? "127.0.0.1" : opts.host,
-		   ipv6 ? "]" : "", port);
+	printf("listening on %s%s%s:%d%s\n", ipv6 ? "[" : "",
+		   strcmp(opts.host, "localhost") == 0 ? "127.0.0.1" : opts.host,
+		   ipv6 ? "]" : "", port, cert ? " (https)" : "");
 	fflush(stdout);
 
 	sigwait(&sigs, &sig);

@@ -192,9 +192,10 @@ typedef struct RkHeader
 } RkHeader;
 
 /*
- * A reply under construction.  Handlers set status and json (NULL: no
- * body); rk_reply_finish serializes json into body.  A reply may also
- * carry a verbatim body (body set, json NULL) with its own content type.
+ * A reply under construction.  Either json is set (a tree; rk_reply_finish
+ * serializes it into body), or body holds the bytes already (JSON text
+ * written directly, or a verbatim body with its own content type), or
+ * neither (no body).
  */
 typedef struct RkReply
 {
@@ -244,7 +245,7 @@ typedef struct RkFault
 	char	   *query_contains; /* NULL: any */
 	int			skip;
 	int			count;			/* -1: until cleared */
-	int			status;
+	int			status;			/* 200..599 */
 	RkErrorForm form;
 	char	   *message;
 	char	   *retry_after;
@@ -293,6 +294,7 @@ extern void rk_buf_append(RkBuf *buf, const char *s, size_t len);
 extern void rk_buf_puts(RkBuf *buf, const char *s);
 extern void rk_buf_json_string(RkBuf *buf, const char *s);
 extern void rk_buf_time(RkBuf *buf, int64_t us);
+extern json_object *rk_json_member(json_object *obj, const char *name);
 extern bool rk_json_int(json_object *o, int64_t *out);
 extern char *rk_xstrdup(const char *s);
 extern char *rk_xstrndup(const char *s, size_t len);

@@ -7,9 +7,11 @@
  *
  * Field names, enums and which fields are present follow the vendor SDKs
  * that validate them (@orq-ai/node 4.15.11 for "current", 4.11.10 for
- * "legacy").  Every function returns a new json-c object (or malloc'd
- * text) owned by the caller; key shapes read an RkKey, so the caller holds
- * the store lock while calling them.
+ * "legacy").  Key objects are written as JSON text straight into an
+ * RkBuf (list pages hold hundreds of them, and building json-c trees for
+ * them was the stub's bottleneck); they read an RkKey, so the caller holds
+ * the store lock.  Everything else returns a new json-c object (or
+ * malloc'd text) owned by the caller.
  *
  *-------------------------------------------------------------------------
  */

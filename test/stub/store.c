@@ -248,9 +248,12 @@ rk_store_free(void)
 	rk_store_unlock();
 }
 
-/* Index of the first key whose id is >= id.  Caller holds the lock. */
-size_t
-rk_store_lower_bound(const char *id)
+/*
+ * Binary search: index of the first key whose id is > id (upper) or >= id
+ * (not upper).  Caller holds the lock.
+ */
+static size_t
+bound(const char *id, bool upper)
 {
 	size_t		lo = 0;
 	size_t		hi = nkeys;
@@ -258,8 +261,9 @@ rk_store_lower_bound(const char *id)
 	while (lo < hi)
 	{
 		size_t		mid = lo + (hi - lo) / 2;
+		int			cmp = strcmp(keys[mid]->id, id);
 
-		if (strcmp(keys[mid]->id, id) < 0)
+		if (cmp < 0 || (upper && cmp == 0))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -267,23 +271,18 @@ rk_store_lower_bound(const char *id)
 	return lo;
 }
 
+/* Index of the first key whose id is >= id.  Caller holds the lock. */
+size_t
+rk_store_lower_bound(const char *id)
+{
+	return bound(id, false);
+}
+
 /* Index of the first key whose id is > id.  Caller holds the lock. */
 size_t
 rk_store_upper_bound(const char *id)
 {
-	size_t		lo = 0;
-	size_t		hi = nkeys;
-
-	while (lo < hi)
-	{
-		size_t		mid = lo + (hi - lo) / 2;
-
-		if (strcmp(keys[mid]->id, id) <= 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return bound(id, true);
 }
 
 /* The router key with this id, or NULL.  Caller holds the lock. */

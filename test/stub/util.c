@@ -586,6 +586,17 @@ rk_json_parse(const char *text, size_t len)
 	return obj;
 }
 
+/* A member of a JSON object, with JSON null (or no object) read as absent. */
+json_object *
+rk_json_member(json_object *obj, const char *name)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(obj, name, &v))
+		return NULL;
+	return v;
+}
+
 /*
  * Read an integer from a JSON value; doubles with no fractional part are
  * accepted too (JavaScript clients send 10 as 10, but some send 10.0).

@@ -1,0 +1,1389 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw.c
+ *		The routerkeys foreign table: planning, streaming scans with
+ *		pushdown, parameterized paths, INSERT/UPDATE/DELETE … RETURNING,
+ *		batch inserts, EXPLAIN, and IMPORT FOREIGN SCHEMA.
+ *
+ * A foreign table's columns are any subset, in any order, of the columns of
+ * routerkeys.created_key (checked by name and type when a query is planned).
+ *
+ * A scan reaches the keys in one of three ways, chosen at plan time from the
+ * conditions on it:
+ *	GET		id = value (a constant, a parameter, or an outer column in a
+ *			parameterized join): GET /v2/api-keys/{id}, no row when missing
+ *	MANY	id = ANY(array): one GET per distinct id, all concurrently
+ *	LIST	anything else: the listing, a page at a time as the executor asks
+ *			for rows, with status, name search and project_id sent to the API
+ *			when the conditions allow it
+ * Every condition is also checked locally, so what the API does with a
+ * filter (search is a substring match, for instance) never changes a result.
+ *
+ * Memory: a scan keeps the current page (or the keys it got) in a context of
+ * its own, reset before the next page is fetched; the rows returned point
+ * into it.  Modify keeps a per-row context, reset at each row.
+ *
+ * Everything remote goes through keys.c; nothing here talks HTTP or JSON.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "routerkeys.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/appendinfo.h"
+#include "optimizer/clauses.h"
+#include "optimizer/cost.h"
+#include "optimizer/inherit.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* Planner costs: one round trip to the service, and one key received. */
+#define RK_REQUEST_COST 1000.0
+#define RK_KEY_COST 1.0
+
+/* How a scan reaches the keys. */
+typedef enum RkScanKind
+{
+	RK_SCAN_LIST,
+	RK_SCAN_GET,
+	RK_SCAN_MANY
+} RkScanKind;
+
+/* What a pushed-down value is for; one per element of fdw_exprs. */
+typedef enum RkValueRole
+{
+	RK_VALUE_ID,				/* text: the id of a GET */
+	RK_VALUE_IDS,				/* text[]: the ids of a MANY */
+	RK_VALUE_STATUS,			/* text: a status label */
+	RK_VALUE_ACTIVE,			/* boolean: true filters on active */
+	RK_VALUE_SEARCH,			/* text: a name substring */
+	RK_VALUE_PROJECT			/* text: a project id */
+} RkValueRole;
+
+/* The conditions of a scan that the API can evaluate. */
+typedef struct RkPushdown
+{
+	Expr	   *values[RK_VALUE_PROJECT + 1];	/* NULL: not pushed */
+} RkPushdown;
+
+/* Indexes into the fdw_private list of a ForeignScan. */
+enum
+{
+	RK_PRIV_KIND,				/* Integer: RkScanKind */
+	RK_PRIV_ROLES,				/* List of Integer: RkValueRole per fdw_expr */
+	RK_PRIV_COLUMNS,			/* List of Integer: key column per attribute, -1 */
+	RK_PRIV_WANTED,				/* List of Integer: key columns the query needs */
+	RK_PRIV_REQUEST,			/* String: the request, for EXPLAIN */
+	RK_PRIV_LIMIT				/* Integer: rows a LIMIT needs, 0: all */
+};
+
+/* Execution state of a scan. */
+typedef struct RkScanState
+{
+	RkConfig   *config;
+	RkScanKind	kind;
+	List	   *roles;
+	List	   *value_states;	/* ExprState per fdw_expr */
+	int		   *columns;		/* key column per attribute, -1: none */
+	bool		wanted[RK_KEY_NCOLUMNS + 1];
+	MemoryContext batch_cxt;	/* the keys being returned */
+	MemoryContext lister_cxt;	/* the lister, for one scan */
+	RkLister   *lister;
+	RkKey	   *keys;
+	int			nkeys;
+	int			next;
+	int			first_limit;	/* a LIMIT's rows: the size of the first page */
+	bool		started;
+	RkStats		stats;
+} RkScanState;
+
+/* Execution state of an INSERT, UPDATE or DELETE. */
+typedef struct RkModifyState
+{
+	RkConfig   *config;
+	CmdType		operation;
+	int		   *columns;		/* key column per attribute, -1: none */
+	int			natts;
+	List	   *updated;		/* attnos an UPDATE sets */
+	AttrNumber	id_junk;		/* the row-id junk column of UPDATE/DELETE */
+	bool		returning;
+	MemoryContext row_cxt;
+	RkStats		stats;
+} RkModifyState;
+
+PG_FUNCTION_INFO_V1(routerkeys_fdw_handler);
+
+/*
+ * Maps the attributes of a foreign table to key columns, checking names and
+ * types.  Returns a palloc'd array of natts column indexes (-1 for dropped
+ * attributes).
+ */
+static int *
+map_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int		   *columns = palloc(sizeof(int) * Max(desc->natts, 1));
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			col;
+
+		columns[i] = -1;
+		if (att->attisdropped)
+			continue;
+		col = rk_keys_column_index(NameStr(att->attname));
+		if (col < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
+					 errmsg("column \"%s\" of foreign table \"%s\" is not a column of a key",
+							NameStr(att->attname), RelationGetRelationName(rel)),
+					 errhint("The columns of routerkeys.created_key can be used, in any order.")));
+		if (att->atttypid != rk_keys_column_type(col))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("column \"%s\" of foreign table \"%s\" must be of type %s",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(rk_keys_column_type(col)))));
+		columns[i] = col;
+	}
+	return columns;
+}
+
+/*
+ * The key column a Var of the scanned relation stands for, or -1.
+ */
+static int
+var_column(Node *node, Index relid, const int *columns, int natts)
+{
+	Var		   *var;
+
+	if (node != NULL && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var))
+		return -1;
+	var = (Var *) node;
+	if (var->varno != (int) relid || var->varlevelsup != 0 ||
+		var->varattno <= 0 || var->varattno > natts)
+		return -1;
+	return columns[var->varattno - 1];
+}
+
+/*
+ * Whether an expression can be evaluated before the scan starts: it uses no
+ * column of the scanned relation and nothing volatile.  (Outer columns are
+ * fine: in a parameterized path they become parameters.)
+ */
+static bool
+is_scan_value(PlannerInfo *root, Node *value, Index relid)
+{
+	return !bms_is_member(relid, pull_varnos(root, value)) &&
+		!contain_volatile_functions(value) &&
+		!contain_subplans(value);
+}
+
+/*
+ * For a LIKE pattern '%text%' with no other wildcard, the text; else NULL.
+ */
+static char *
+like_substring(Node *pattern)
+{
+	Const	   *c;
+	char	   *s;
+	size_t		len;
+
+	if (!IsA(pattern, Const) || ((Const *) pattern)->constisnull)
+		return NULL;
+	c = (Const *) pattern;
+	s = TextDatumGetCString(c->constvalue);
+	len = strlen(s);
+	if (len < 3 || s[0] != '%' || s[len - 1] != '%')
+		return NULL;
+	s[len - 1] = '\0';
+	s++;
+	if (strpbrk(s, "%_\\") != NULL)
+		return NULL;
+	return s;
+}
+
+/*
+ * Notes in *push what one condition lets the API do.
+ */
+static void
+classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns, int natts,
+				RkPushdown *push)
+{
+	int			col;
+
+	/* active, NOT active */
+	col = var_column((Node *) clause, relid, columns, natts);
+	if (col == RK_COL_ACTIVE)
+	{
+		push->values[RK_VALUE_ACTIVE] = (Expr *) makeBoolConst(true, false);
+		return;
+	}
+
+	if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Node	   *left = linitial(op->args);
+		Node	   *right = lsecond(op->args);
+		Oid			func = get_opcode(op->opno);
+
+		col = var_column(left, relid, columns, natts);
+		if (col < 0)
+		{
+			col = var_column(right, relid, columns, natts);
+			right = left;
+		}
+		if (col < 0 || !is_scan_value(root, right, relid))
+			return;
+
+		if (func == F_TEXTEQ)
+		{
+			switch (col)
+			{
+				case RK_COL_ID:
+					push->values[RK_VALUE_ID] = (Expr *) right;
+					break;
+				case RK_COL_STATUS:
+					push->values[RK_VALUE_STATUS] = (Expr *) right;
+					break;
+				case RK_COL_NAME:
+					push->values[RK_VALUE_SEARCH] = (Expr *) right;
+					break;
+				case RK_COL_PROJECT_ID:
+					push->values[RK_VALUE_PROJECT] = (Expr *) right;
+					break;
+			}
+		}
+		else if (func == F_BOOLEQ && col == RK_COL_ACTIVE)
+			push->values[RK_VALUE_ACTIVE] = (Expr *) right;
+		else if ((func == F_TEXTLIKE || func == F_TEXTICLIKE) && col == RK_COL_NAME &&
+				 like_substring(right) != NULL)
+			push->values[RK_VALUE_SEARCH] =
+				(Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+								   CStringGetTextDatum(like_substring(right)), false, false);
+		return;
+	}
+
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Node	   *array = lsecond(saop->args);
+
+		if (saop->useOr && get_opcode(saop->opno) == F_TEXTEQ &&
+			var_column(linitial(saop->args), relid, columns, natts) == RK_COL_ID &&
+			is_scan_value(root, array, relid))
+			push->values[RK_VALUE_IDS] = (Expr *) array;
+	}
+}
+
+/*
+ * Classifies a list of RestrictInfos.
+ */
+static void
+classify_clauses(PlannerInfo *root, List *clauses, Index relid, const int *columns, int natts,
+				 RkPushdown *push)
+{
+	ListCell   *lc;
+
+	memset(push, 0, sizeof(RkPushdown));
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		classify_clause(root, ri->clause, relid, columns, natts, push);
+	}
+}
+
+/*
+ * The kind of scan a pushdown leads to.
+ */
+static RkScanKind
+scan_kind(const RkPushdown *push)
+{
+	if (push->values[RK_VALUE_ID] != NULL)
+		return RK_SCAN_GET;
+	if (push->values[RK_VALUE_IDS] != NULL)
+		return RK_SCAN_MANY;
+	return RK_SCAN_LIST;
+}
+
+/* What GetForeignRelSize works out for the other planner callbacks. */
+typedef struct RkRelInfo
+{
+	int		   *columns;
+	int			natts;
+	int			page_size;
+	double		estimated_keys;
+	double		remote_rows;	/* what an unparameterized scan receives */
+	double		requests;		/* round trips of an unparameterized scan */
+	int			id_attno;		/* 0: the table has no id column */
+} RkRelInfo;
+
+/*
+ * An integer option of a foreign table, else of its server, else the default.
+ */
+static int
+table_int_option(ForeignTable *table, ForeignServer *server, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, table->options)
+	{
+		if (strcmp(((DefElem *) lfirst(lc))->defname, name) == 0)
+			return rk_options_int(table->options, name);
+	}
+	return rk_options_int(server->options, name);
+}
+
+/*
+ * How many ids an id = ANY(array) asks for: the length of a constant array,
+ * else a guess.
+ */
+static double
+estimate_ids(Expr *array)
+{
+	ArrayType  *a;
+
+	if (!IsA(array, Const) || ((Const *) array)->constisnull)
+		return 10;
+	a = DatumGetArrayTypeP(((Const *) array)->constvalue);
+	return Max(1, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
+}
+
+/*
+ * Estimates the size of a scan from the conditions the API will evaluate.
+ */
+static void
+rkGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	RkRelInfo  *info = palloc0(sizeof(RkRelInfo));
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	Relation	rel = table_open(foreigntableid, NoLock);
+	RkPushdown	push;
+
+	info->columns = map_columns(rel);
+	info->natts = RelationGetDescr(rel)->natts;
+	for (int i = 0; i < info->natts; i++)
+	{
+		if (info->columns[i] == RK_COL_ID)
+			info->id_attno = i + 1;
+	}
+	table_close(rel, NoLock);
+
+	info->page_size = rk_options_int(server->options, "page_size");
+	info->estimated_keys = table_int_option(table, server, "estimated_keys");
+
+	classify_clauses(root, baserel->baserestrictinfo, baserel->relid,
+					 info->columns, info->natts, &push);
+	info->requests = 1;
+	switch (scan_kind(&push))
+	{
+		case RK_SCAN_GET:
+			info->remote_rows = 1;
+			break;
+		case RK_SCAN_MANY:
+			info->remote_rows = estimate_ids(push.values[RK_VALUE_IDS]);
+			break;
+		case RK_SCAN_LIST:
+			info->remote_rows = info->estimated_keys;
+			if (push.values[RK_VALUE_STATUS] != NULL || push.values[RK_VALUE_ACTIVE] != NULL ||
+				push.values[RK_VALUE_SEARCH] != NULL || push.values[RK_VALUE_PROJECT] != NULL)
+				info->remote_rows = Max(1, info->estimated_keys / 10);
+			info->requests = Max(1, ceil(info->remote_rows / info->page_size));
+			break;
+	}
+	baserel->rows = clamp_row_est(info->remote_rows *
+								  clauselist_selectivity(root, baserel->baserestrictinfo,
+														 baserel->relid, JOIN_INNER, NULL));
+	baserel->fdw_private = info;
+}
+
+/*
+ * The cost of receiving rows keys in requests round trips.
+ */
+static Cost
+scan_cost(double requests, double rows)
+{
+	return requests * RK_REQUEST_COST + rows * RK_KEY_COST;
+}
+
+/*
+ * EquivalenceClass callback: matches members that are the id column.
+ */
+static bool
+is_id_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+			 EquivalenceMember *em, void *arg)
+{
+	RkRelInfo  *info = (RkRelInfo *) arg;
+	Expr	   *expr = em->em_expr;
+
+	if (expr != NULL && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return expr != NULL && IsA(expr, Var) &&
+		((Var *) expr)->varno == (int) rel->relid &&
+		((Var *) expr)->varlevelsup == 0 &&
+		((Var *) expr)->varattno == info->id_attno;
+}
+
+/*
+ * Adds a path that reads one key per outer row, for each join condition
+ * "id = outer expression".
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, RkRelInfo *info)
+{
+	List	   *clauses;
+	ListCell   *lc;
+
+	if (info->id_attno == 0)
+		return;
+	clauses = generate_implied_equalities_for_column(root, baserel, is_id_member, info,
+													 baserel->lateral_referencers);
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		RkPushdown	push;
+
+		classify_clauses(root, list_make1(ri), baserel->relid, info->columns, info->natts, &push);
+		if (push.values[RK_VALUE_ID] != NULL)
+			clauses = lappend(clauses, ri);
+	}
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+
+		if (!join_clause_is_movable_to(ri, baserel))
+			continue;
+		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer))
+			continue;
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL,
+										 1,
+										 RK_REQUEST_COST, scan_cost(1, 1),
+										 NIL, required_outer, NULL, NIL));
+	}
+}
+
+/*
+ * Offers the plain scan and, for joins on id, parameterized scans.
+ */
+static void
+rkGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	RkRelInfo  *info = (RkRelInfo *) baserel->fdw_private;
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 RK_REQUEST_COST, scan_cost(info->requests, info->remote_rows),
+									 NIL, NULL, NULL, NIL));
+	add_parameterized_paths(root, baserel, info);
+}
+
+/*
+ * Describes the request a scan will make, with the values known at plan
+ * time and {placeholders} for those known only when it runs.
+ */
+static char *
+describe_scan(RkScanKind kind, const RkPushdown *push, int page_size)
+{
+	static const char *const names[] = {
+		"id", "ids", "status", "active", "search", "project_id"
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (kind == RK_SCAN_GET)
+		return "GET /v2/api-keys/{id}";
+	if (kind == RK_SCAN_MANY)
+		return "GET /v2/api-keys/{id} for each distinct id, concurrently";
+	appendStringInfo(&buf, "GET /v2/api-keys?source=router&limit=%d", page_size);
+	for (int role = RK_VALUE_STATUS; role <= RK_VALUE_PROJECT; role++)
+	{
+		Expr	   *value = push->values[role];
+		const char *name = role == RK_VALUE_ACTIVE ? "status" : names[role];
+
+		if (value == NULL || (role == RK_VALUE_ACTIVE && push->values[RK_VALUE_STATUS] != NULL))
+			continue;
+		if (!IsA(value, Const))
+			appendStringInfo(&buf, "&%s={%s}", name, names[role]);
+		else if (((Const *) value)->constisnull)
+			appendStringInfo(&buf, "&%s=NULL", name);
+		else if (role == RK_VALUE_ACTIVE)
+		{
+			if (DatumGetBool(((Const *) value)->constvalue))
+				appendStringInfoString(&buf, "&status=API_KEY_STATUS_ACTIVE");
+		}
+		else if (role == RK_VALUE_STATUS)
+		{
+			const char *status = rk_keys_status_enum(TextDatumGetCString(((Const *) value)->constvalue), true);
+
+			if (status != NULL)
+				appendStringInfo(&buf, "&status=%s", status);
+		}
+		else
+			appendStringInfo(&buf, "&%s=%s", name,
+							 TextDatumGetCString(((Const *) value)->constvalue));
+	}
+	appendStringInfoString(&buf, " (paged)");
+	return buf.data;
+}
+
+/*
+ * Builds the ForeignScan: every condition stays a local filter; those the
+ * API can evaluate are also passed, as expressions, in fdw_exprs.
+ */
+static ForeignScan *
+rkGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				 ForeignPath *best_path, List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	RkRelInfo  *info = (RkRelInfo *) baserel->fdw_private;
+	RkPushdown	push;
+	RkScanKind	kind;
+	List	   *exprs = NIL;
+	List	   *roles = NIL;
+	List	   *columns = NIL;
+	List	   *wanted = NIL;
+	Bitmapset  *attrs = NULL;
+	int			first_limit = 0;
+	ListCell   *lc;
+
+	classify_clauses(root, scan_clauses, baserel->relid, info->columns, info->natts, &push);
+	kind = scan_kind(&push);
+	for (int role = 0; role <= RK_VALUE_PROJECT; role++)
+	{
+		if (push.values[role] == NULL)
+			continue;
+		if (kind == RK_SCAN_GET && role != RK_VALUE_ID)
+			continue;
+		if (kind == RK_SCAN_MANY && role != RK_VALUE_IDS)
+			continue;
+		exprs = lappend(exprs, push.values[role]);
+		roles = lappend_int(roles, role);
+	}
+
+	/* The key columns this scan must produce. */
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, scan_clauses)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, baserel->relid, &attrs);
+	for (int i = 0; i < info->natts; i++)
+	{
+		columns = lappend_int(columns, info->columns[i]);
+		if (info->columns[i] >= 0 &&
+			(bms_is_member(i + 1 - FirstLowInvalidHeapAttributeNumber, attrs) ||
+			 bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs)))
+			wanted = lappend_int(wanted, info->columns[i]);
+	}
+
+	/*
+	 * With a LIMIT and nothing to filter locally, the first page need not be
+	 * larger than the limit; later pages, if any, are full size.
+	 */
+	if (root->limit_tuples > 0 && root->limit_tuples < info->page_size &&
+		kind == RK_SCAN_LIST && list_length(scan_clauses) == 0)
+		first_limit = (int) root->limit_tuples;
+
+	return make_foreignscan(tlist,
+							extract_actual_clauses(scan_clauses, false),
+							baserel->relid,
+							exprs,
+							lappend(list_make5(makeInteger(kind), roles, columns, wanted,
+											   makeString(describe_scan(kind, &push,
+																		first_limit > 0 ? first_limit : info->page_size))),
+									makeInteger(first_limit)),
+							NIL, NIL, outer_plan);
+}
+
+/*
+ * The role whose user mapping a scan or modify of rtindex uses.
+ */
+static Oid
+scan_user(EState *estate, Index rtindex, ForeignScan *plan)
+{
+#if PG_VERSION_NUM >= 160000
+	return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
+#else
+	RangeTblEntry *rte = exec_rt_fetch(rtindex, estate);
+
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/*
+ * Sets up a scan; nothing is sent before the first row is asked for.
+ */
+static void
+rkBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	RkScanState *state = palloc0(sizeof(RkScanState));
+	Relation	rel = node->ss.ss_currentRelation;
+	List	   *columns;
+	ListCell   *lc;
+	int			i = 0;
+
+	node->fdw_state = state;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	state->config = rk_options_load(GetForeignTable(RelationGetRelid(rel))->serverid,
+									scan_user(estate, plan->scan.scanrelid, plan));
+	state->kind = intVal(list_nth(plan->fdw_private, RK_PRIV_KIND));
+	state->roles = (List *) list_nth(plan->fdw_private, RK_PRIV_ROLES);
+	state->value_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	columns = (List *) list_nth(plan->fdw_private, RK_PRIV_COLUMNS);
+	state->columns = palloc(sizeof(int) * Max(list_length(columns), 1));
+	foreach(lc, columns)
+		state->columns[i++] = lfirst_int(lc);
+	foreach(lc, (List *) list_nth(plan->fdw_private, RK_PRIV_WANTED))
+		state->wanted[lfirst_int(lc)] = true;
+	state->first_limit = intVal(list_nth(plan->fdw_private, RK_PRIV_LIMIT));
+
+	state->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "routerkeys scan batch",
+											 ALLOCSET_DEFAULT_SIZES);
+	state->lister_cxt = AllocSetContextCreate(estate->es_query_cxt, "routerkeys scan",
+											  ALLOCSET_SMALL_SIZES);
+}
+
+/*
+ * Evaluates a text value of the scan; NULL when it is null.
+ */
+static char *
+eval_text(ExprState *expr, ExprContext *econtext)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(expr, econtext, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * qsort comparator of C strings.
+ */
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * Reads the distinct non-null ids of a text[] value into *ids.
+ */
+static int
+eval_ids(ExprState *expr, ExprContext *econtext, char ***ids)
+{
+	bool		isnull;
+	Datum		d = ExecEvalExpr(expr, econtext, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			distinct = 0;
+
+	if (isnull)
+		return 0;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	*ids = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (!nulls[i])
+			(*ids)[distinct++] = TextDatumGetCString(elems[i]);
+	}
+	qsort(*ids, distinct, sizeof(char *), compare_strings);
+	n = distinct;
+	distinct = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (distinct == 0 || strcmp((*ids)[distinct - 1], (*ids)[i]) != 0)
+			(*ids)[distinct++] = (*ids)[i];
+	}
+	return distinct;
+}
+
+/*
+ * Evaluates the scan's values and fetches what a GET or MANY scan returns,
+ * or starts the listing.
+ */
+static void
+start_scan(ForeignScanState *node)
+{
+	RkScanState *state = (RkScanState *) node->fdw_state;
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	RkListFilter filter = {0};
+	MemoryContext oldcxt = MemoryContextSwitchTo(state->batch_cxt);
+	ListCell   *lc_role;
+	ListCell   *lc_state;
+
+	state->started = true;
+	state->nkeys = state->next = 0;
+	forboth(lc_role, state->roles, lc_state, state->value_states)
+	{
+		ExprState  *expr = (ExprState *) lfirst(lc_state);
+		char	   *text;
+		char	  **ids = NULL;
+		int			n;
+		bool		isnull;
+
+		switch ((RkValueRole) lfirst_int(lc_role))
+		{
+			case RK_VALUE_ID:
+				text = eval_text(expr, econtext);
+				state->keys = palloc(sizeof(RkKey));
+				if (text != NULL && rk_keys_get(state->config, text, state->keys, &state->stats))
+					state->nkeys = 1;
+				break;
+			case RK_VALUE_IDS:
+				n = eval_ids(expr, econtext, &ids);
+				state->keys = palloc(sizeof(RkKey) * Max(n, 1));
+				state->nkeys = rk_keys_get_many(state->config, ids, n, state->keys, &state->stats);
+				break;
+			case RK_VALUE_STATUS:
+				text = eval_text(expr, econtext);
+				filter.status = text != NULL ? rk_keys_status_enum(text, true) : NULL;
+				break;
+			case RK_VALUE_ACTIVE:
+				if (filter.status == NULL &&
+					DatumGetBool(ExecEvalExpr(expr, econtext, &isnull)) && !isnull)
+					filter.status = rk_keys_status_enum("active", false);
+				break;
+			case RK_VALUE_SEARCH:
+				filter.search = eval_text(expr, econtext);
+				break;
+			case RK_VALUE_PROJECT:
+				filter.project_id = eval_text(expr, econtext);
+				break;
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	if (state->kind == RK_SCAN_LIST)
+	{
+		filter.first_limit = state->first_limit;
+		oldcxt = MemoryContextSwitchTo(state->lister_cxt);
+		state->lister = rk_keys_list_start(state->config, &filter, &state->stats);
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * Fetches the next page of a listing into the batch; false when done.
+ */
+static bool
+fetch_page(RkScanState *state)
+{
+	MemoryContext oldcxt;
+	RkPage		page;
+	bool		got;
+
+	if (state->lister == NULL)
+		return false;
+	MemoryContextReset(state->batch_cxt);
+	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
+	got = rk_keys_list_next(state->lister, state->lister_cxt, &page);
+	MemoryContextSwitchTo(oldcxt);
+	state->keys = page.keys;
+	state->nkeys = got ? page.nkeys : 0;
+	state->next = 0;
+	return got;
+}
+
+/*
+ * Stores a key in a slot laid out like the foreign table.
+ */
+static void
+store_key(TupleTableSlot *slot, const int *columns, const bool *wanted, const RkKey *key)
+{
+	Datum		values[RK_KEY_NCOLUMNS + 1];
+	bool		nulls[RK_KEY_NCOLUMNS + 1];
+	int			natts = slot->tts_tupleDescriptor->natts;
+
+	rk_keys_values(key, wanted, values, nulls);
+	ExecClearTuple(slot);
+	for (int i = 0; i < natts; i++)
+	{
+		slot->tts_isnull[i] = columns[i] < 0 || nulls[columns[i]];
+		slot->tts_values[i] = columns[i] < 0 ? (Datum) 0 : values[columns[i]];
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * Returns the next key, fetching the next page only when the current one is
+ * used up.
+ */
+static TupleTableSlot *
+rkIterateForeignScan(ForeignScanState *node)
+{
+	RkScanState *state = (RkScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MemoryContext oldcxt;
+
+	if (!state->started)
+		start_scan(node);
+	while (state->next >= state->nkeys)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (state->kind != RK_SCAN_LIST || !fetch_page(state))
+			return ExecClearTuple(slot);
+	}
+	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
+	store_key(slot, state->columns, state->wanted, &state->keys[state->next++]);
+	MemoryContextSwitchTo(oldcxt);
+	return slot;
+}
+
+/*
+ * Restarts the scan, with new parameter values if they changed.
+ */
+static void
+rkReScanForeignScan(ForeignScanState *node)
+{
+	RkScanState *state = (RkScanState *) node->fdw_state;
+
+	state->started = false;
+	state->lister = NULL;
+	state->nkeys = state->next = 0;
+	MemoryContextReset(state->batch_cxt);
+	MemoryContextReset(state->lister_cxt);
+}
+
+/*
+ * Nothing to release: the contexts go with the query.
+ */
+static void
+rkEndForeignScan(ForeignScanState *node)
+{
+}
+
+/*
+ * Shows the remote work of a scan or modify under EXPLAIN ANALYZE.
+ */
+static void
+explain_stats(const RkStats *stats, bool pages, ExplainState *es)
+{
+	if (!es->analyze)
+		return;
+	ExplainPropertyInteger("Remote Requests", NULL, stats->requests, es);
+	ExplainPropertyInteger("Remote Retries", NULL, stats->retries, es);
+	if (pages)
+		ExplainPropertyInteger("Remote Pages", NULL, stats->pages, es);
+	ExplainPropertyInteger("Remote Bytes Received", NULL, stats->bytes, es);
+}
+
+/*
+ * EXPLAIN: the request the scan makes, and with ANALYZE what it cost.
+ */
+static void
+rkExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	RkScanState *state = (RkScanState *) node->fdw_state;
+
+	ExplainPropertyText("Remote Request",
+						strVal(list_nth(plan->fdw_private, RK_PRIV_REQUEST)), es);
+	explain_stats(&state->stats, true, es);
+}
+
+/*
+ * The attribute number of the id column, or an error.
+ */
+static AttrNumber
+id_attno(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "id") == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+			 errmsg("foreign table \"%s\" needs an \"id\" column to update or delete keys",
+					RelationGetRelationName(rel))));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/*
+ * UPDATE and DELETE identify a key by its id: fetch it as a junk column.
+ */
+static void
+rkAddForeignUpdateTargets(PlannerInfo *root, Index rtindex, RangeTblEntry *target_rte,
+						  Relation target_relation)
+{
+	Var		   *var = makeVar(rtindex, id_attno(target_relation), TEXTOID, -1,
+							  DEFAULT_COLLATION_OID, 0);
+
+	add_row_identity_var(root, var, rtindex, "rk_id");
+}
+
+/*
+ * Checks what an UPDATE sets (name, active, expires_at only) and passes the
+ * list of attributes on, with whether there is a RETURNING list.
+ */
+static List *
+rkPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
+					int subplan_index)
+{
+	RangeTblEntry *rte = planner_rt_fetch(resultRelation, root);
+	Relation	rel = table_open(rte->relid, NoLock);
+	int		   *columns = map_columns(rel);
+	List	   *updated = NIL;
+
+	if (plan->operation == CMD_UPDATE)
+	{
+		Bitmapset  *cols = get_rel_all_updated_cols(root, find_base_rel(root, resultRelation));
+		int			c = -1;
+
+		while ((c = bms_next_member(cols, c)) >= 0)
+		{
+			AttrNumber	attno = c + FirstLowInvalidHeapAttributeNumber;
+			int			col = attno > 0 ? columns[attno - 1] : -1;
+
+			if (col != RK_COL_NAME && col != RK_COL_ACTIVE && col != RK_COL_EXPIRES_AT)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
+								attno > 0 ? NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname) : "?",
+								RelationGetRelationName(rel)),
+						 errhint("A key's name, active and expires_at can be changed; its status follows active.")));
+			updated = lappend_int(updated, attno);
+		}
+	}
+	table_close(rel, NoLock);
+	return list_make2(updated,
+					  makeBoolean(plan->returningLists != NIL &&
+								  list_nth(plan->returningLists, subplan_index) != NULL));
+}
+
+/*
+ * Sets up an INSERT, UPDATE or DELETE.
+ */
+static void
+rkBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
+					 int subplan_index, int eflags)
+{
+	EState	   *estate = mtstate->ps.state;
+	Relation	rel = rinfo->ri_RelationDesc;
+	RkModifyState *state = palloc0(sizeof(RkModifyState));
+	Oid			userid;
+
+	rinfo->ri_FdwState = state;
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+#if PG_VERSION_NUM >= 160000
+	userid = ExecGetResultRelCheckAsUser(rinfo, estate);
+#else
+	{
+		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
+
+		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+#endif
+	state->config = rk_options_load(GetForeignTable(RelationGetRelid(rel))->serverid, userid);
+	state->operation = mtstate->operation;
+	state->columns = map_columns(rel);
+	state->natts = RelationGetDescr(rel)->natts;
+	state->updated = (List *) linitial(fdw_private);
+	state->returning = boolVal(lsecond(fdw_private));
+	state->row_cxt = AllocSetContextCreate(estate->es_query_cxt, "routerkeys modify row",
+										   ALLOCSET_DEFAULT_SIZES);
+	if (state->operation != CMD_INSERT)
+	{
+		state->id_junk = ExecFindJunkAttributeInTlist(outerPlanState(mtstate)->plan->targetlist,
+													  "rk_id");
+		if (!AttributeNumberIsValid(state->id_junk))
+			elog(ERROR, "could not find junk rk_id column");
+	}
+}
+
+/*
+ * The value of a slot's attribute that maps to key column col, or NULL.
+ */
+static bool
+slot_column(RkModifyState *state, TupleTableSlot *slot, int col, Datum *value)
+{
+	bool		isnull = true;
+
+	for (int i = 0; i < state->natts; i++)
+	{
+		if (state->columns[i] == col)
+		{
+			*value = slot_getattr(slot, i + 1, &isnull);
+			break;
+		}
+	}
+	return !isnull;
+}
+
+/*
+ * What an inserted row asks for: name is required; expires_at, project_id,
+ * permission_mode and active may be given; the other columns are the
+ * service's to set.
+ */
+static void
+insert_args(RkModifyState *state, TupleTableSlot *slot, RkCreateArgs *args, int *active)
+{
+	TupleDesc	desc = slot->tts_tupleDescriptor;
+	Datum		value;
+
+	memset(args, 0, sizeof(RkCreateArgs));
+	slot_getallattrs(slot);
+	for (int i = 0; i < state->natts; i++)
+	{
+		int			col = state->columns[i];
+
+		if (col < 0 || slot->tts_isnull[i] || col == RK_COL_NAME || col == RK_COL_EXPIRES_AT ||
+			col == RK_COL_PROJECT_ID || col == RK_COL_PERMISSION_MODE || col == RK_COL_ACTIVE)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" cannot be set when a key is created",
+						NameStr(TupleDescAttr(desc, i)->attname)),
+				 errhint("A new key takes name, expires_at, project_id, permission_mode and active; the service sets the rest.")));
+	}
+	if (!slot_column(state, slot, RK_COL_NAME, &value))
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("a key needs a name")));
+	args->name = TextDatumGetCString(value);
+	if (slot_column(state, slot, RK_COL_EXPIRES_AT, &value))
+		args->expires_at = rk_keys_rfc3339(DatumGetTimestampTz(value), "expires_at");
+	if (slot_column(state, slot, RK_COL_PROJECT_ID, &value))
+		args->project_id = TextDatumGetCString(value);
+	if (slot_column(state, slot, RK_COL_PERMISSION_MODE, &value))
+		args->permission_mode = rk_keys_permission_mode_enum(TextDatumGetCString(value));
+	*active = slot_column(state, slot, RK_COL_ACTIVE, &value) ? DatumGetBool(value) : -1;
+}
+
+/*
+ * Creates the keys of a batch of rows, concurrently; rows that ask for
+ * active = false are disabled right after.  Fills the slots with the keys.
+ */
+static void
+insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
+{
+	RkCreateArgs *args = palloc(sizeof(RkCreateArgs) * n);
+	RkKey	   *keys = palloc(sizeof(RkKey) * n);
+	int		   *active = palloc(sizeof(int) * n);
+	bool		wanted[RK_KEY_NCOLUMNS + 1];
+
+	for (int i = 0; i < n; i++)
+		insert_args(state, slots[i], &args[i], &active[i]);
+	rk_keys_create_many(state->config, args, n, keys, &state->stats);
+	for (int i = 0; i < n; i++)
+	{
+		if (active[i] == 0)
+		{
+			RkUpdateArgs disable = {.active = 0};
+			char	   *token = keys[i].token;
+
+			if (rk_keys_update(state->config, keys[i].id, &disable, &keys[i], &state->stats))
+				keys[i].token = token;
+		}
+	}
+	memset(wanted, state->returning, sizeof(wanted));
+	for (int i = 0; i < n; i++)
+		store_key(slots[i], state->columns, wanted, &keys[i]);
+}
+
+/*
+ * INSERT of one row: POST /v2/api-keys.  RETURNING gets the key, with its
+ * one-time token.
+ */
+static TupleTableSlot *
+rkExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					TupleTableSlot *planSlot)
+{
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+	MemoryContext oldcxt;
+
+	MemoryContextReset(state->row_cxt);
+	oldcxt = MemoryContextSwitchTo(state->row_cxt);
+	insert_rows(state, &slot, 1);
+	MemoryContextSwitchTo(oldcxt);
+	return slot;
+}
+
+/*
+ * INSERT of a batch: the creates run concurrently.
+ */
+static TupleTableSlot **
+rkExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **slots,
+						 TupleTableSlot **planSlots, int *numSlots)
+{
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+	MemoryContext oldcxt;
+
+	MemoryContextReset(state->row_cxt);
+	oldcxt = MemoryContextSwitchTo(state->row_cxt);
+	insert_rows(state, slots, *numSlots);
+	MemoryContextSwitchTo(oldcxt);
+	return slots;
+}
+
+/*
+ * How many rows an INSERT sends at once: batch_size, unless RETURNING or
+ * row triggers need each row back before the next.
+ */
+static int
+rkGetForeignModifyBatchSize(ResultRelInfo *rinfo)
+{
+	ForeignTable *table = GetForeignTable(RelationGetRelid(rinfo->ri_RelationDesc));
+
+	if (rinfo->ri_projectReturning != NULL ||
+		(rinfo->ri_TrigDesc != NULL &&
+		 (rinfo->ri_TrigDesc->trig_insert_before_row ||
+		  rinfo->ri_TrigDesc->trig_insert_after_row)))
+		return 1;
+	return table_int_option(table, GetForeignServer(table->serverid), "batch_size");
+}
+
+/*
+ * The id of the row being updated or deleted.
+ */
+static char *
+row_id(RkModifyState *state, TupleTableSlot *planSlot)
+{
+	bool		isnull;
+	Datum		d = ExecGetJunkAttribute(planSlot, state->id_junk, &isnull);
+
+	if (isnull)
+		elog(ERROR, "key id is null");
+	return TextDatumGetCString(d);
+}
+
+/*
+ * UPDATE of one row: a PATCH with only the columns the statement sets.  A
+ * key that vanished meanwhile is not updated (and not counted).
+ */
+static TupleTableSlot *
+rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					TupleTableSlot *planSlot)
+{
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+	RkUpdateArgs args = {.active = -1};
+	MemoryContext oldcxt;
+	RkKey		key;
+	ListCell   *lc;
+	bool		found;
+
+	MemoryContextReset(state->row_cxt);
+	oldcxt = MemoryContextSwitchTo(state->row_cxt);
+	foreach(lc, state->updated)
+	{
+		AttrNumber	attno = lfirst_int(lc);
+		bool		isnull;
+		Datum		value = slot_getattr(slot, attno, &isnull);
+
+		switch (state->columns[attno - 1])
+		{
+			case RK_COL_NAME:
+			case RK_COL_ACTIVE:
+				if (isnull)
+					ereport(ERROR,
+							(errcode(ERRCODE_NOT_NULL_VIOLATION),
+							 errmsg("a key's %s cannot be null",
+									rk_keys_column_name(state->columns[attno - 1]))));
+				if (state->columns[attno - 1] == RK_COL_NAME)
+					args.name = TextDatumGetCString(value);
+				else
+					args.active = DatumGetBool(value) ? 1 : 0;
+				break;
+			case RK_COL_EXPIRES_AT:
+				if (isnull)
+					args.clear_expires_at = true;
+				else
+					args.expires_at = rk_keys_rfc3339(DatumGetTimestampTz(value), "expires_at");
+				break;
+		}
+	}
+	found = rk_keys_update(state->config, row_id(state, planSlot), &args, &key, &state->stats);
+	if (found)
+	{
+		bool		wanted[RK_KEY_NCOLUMNS + 1];
+
+		memset(wanted, state->returning, sizeof(wanted));
+		store_key(slot, state->columns, wanted, &key);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return found ? slot : NULL;
+}
+
+/*
+ * DELETE of one row.  With RETURNING the key is read first, since the
+ * service answers a delete with nothing.
+ */
+static TupleTableSlot *
+rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
+					TupleTableSlot *planSlot)
+{
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+	MemoryContext oldcxt;
+	char	   *id;
+	RkKey		key;
+	bool		deleted;
+
+	MemoryContextReset(state->row_cxt);
+	oldcxt = MemoryContextSwitchTo(state->row_cxt);
+	id = row_id(state, planSlot);
+	if (state->returning)
+	{
+		bool		wanted[RK_KEY_NCOLUMNS + 1];
+
+		if (!rk_keys_get(state->config, id, &key, &state->stats))
+		{
+			MemoryContextSwitchTo(oldcxt);
+			return NULL;
+		}
+		memset(wanted, true, sizeof(wanted));
+		store_key(slot, state->columns, wanted, &key);
+	}
+	deleted = rk_keys_delete(state->config, id, &state->stats);
+	MemoryContextSwitchTo(oldcxt);
+	return deleted ? slot : NULL;
+}
+
+/*
+ * Nothing to release: the contexts go with the query.
+ */
+static void
+rkEndForeignModify(EState *estate, ResultRelInfo *rinfo)
+{
+}
+
+/*
+ * Every routerkeys foreign table accepts INSERT, UPDATE and DELETE.
+ */
+static int
+rkIsForeignRelUpdatable(Relation rel)
+{
+	return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+}
+
+/*
+ * EXPLAIN: the requests an INSERT, UPDATE or DELETE makes per row.
+ */
+static void
+rkExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_private,
+					   int subplan_index, ExplainState *es)
+{
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+
+	switch (mtstate->operation)
+	{
+		case CMD_INSERT:
+			ExplainPropertyText("Remote Request", "POST /v2/api-keys per row", es);
+			if (rinfo->ri_BatchSize > 1)
+				ExplainPropertyInteger("Concurrent Batch Size", NULL, rinfo->ri_BatchSize, es);
+			break;
+		case CMD_UPDATE:
+			ExplainPropertyText("Remote Request", "PATCH /v2/api-keys/{id} per row", es);
+			break;
+		case CMD_DELETE:
+			ExplainPropertyText("Remote Request",
+								boolVal(lsecond(fdw_private)) ?
+								"GET, then DELETE /v2/api-keys/{id} per row" :
+								"DELETE /v2/api-keys/{id} per row", es);
+			break;
+		default:
+			break;
+	}
+	explain_stats(&state->stats, false, es);
+}
+
+/*
+ * IMPORT FOREIGN SCHEMA: one table, router_keys, with every column.
+ */
+static List *
+rkImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	const char *table = "router_keys";
+	bool		listed = false;
+	StringInfoData sql;
+	ListCell   *lc;
+
+	foreach(lc, stmt->table_list)
+		listed |= strcmp(((RangeVar *) lfirst(lc))->relname, table) == 0;
+	if ((stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO && !listed) ||
+		(stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT && listed))
+		return NIL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", table);
+	for (int i = 0; i <= RK_KEY_NCOLUMNS; i++)
+		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "", rk_keys_column_name(i),
+						 format_type_be(rk_keys_column_type(i)));
+	appendStringInfo(&sql, ") SERVER %s",
+					 quote_identifier(GetForeignServer(serverOid)->servername));
+	return list_make1(sql.data);
+}
+
+/*
+ * The FDW handler: the callbacks above.
+ */
+Datum
+routerkeys_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = rkGetForeignRelSize;
+	routine->GetForeignPaths = rkGetForeignPaths;
+	routine->GetForeignPlan = rkGetForeignPlan;
+	routine->BeginForeignScan = rkBeginForeignScan;
+	routine->IterateForeignScan = rkIterateForeignScan;
+	routine->ReScanForeignScan = rkReScanForeignScan;
+	routine->EndForeignScan = rkEndForeignScan;
+	routine->ExplainForeignScan = rkExplainForeignScan;
+
+	routine->AddForeignUpdateTargets = rkAddForeignUpdateTargets;
+	routine->PlanForeignModify = rkPlanForeignModify;
+	routine->BeginForeignModify = rkBeginForeignModify;
+	routine->ExecForeignInsert = rkExecForeignInsert;
+	routine->ExecForeignBatchInsert = rkExecForeignBatchInsert;
+	routine->GetForeignModifyBatchSize = rkGetForeignModifyBatchSize;
+	routine->ExecForeignUpdate = rkExecForeignUpdate;
+	routine->ExecForeignDelete = rkExecForeignDelete;
+	routine->EndForeignModify = rkEndForeignModify;
+	routine->IsForeignRelUpdatable = rkIsForeignRelUpdatable;
+	routine->ExplainForeignModify = rkExplainForeignModify;
+
+	routine->ImportForeignSchema = rkImportForeignSchema;
+
+	PG_RETURN_POINTER(routine);
+}
