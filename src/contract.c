@@ -507,7 +507,7 @@ read_error_message(json_object *root)
 		if (inner != NULL)
 			return inner;
 	}
-	for (int i = 0; i < lengthof(fields); i++)
+	for (int i = 0; i < (int) lengthof(fields); i++)
 	{
 		if (json_object_object_get_ex(root, fields[i], &value) &&
 			json_object_is_type(value, json_type_string) &&

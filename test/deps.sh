@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    make gcc pkg-config curl jq openssl ca-certificates python3
+    make gcc pkg-config curl jq openssl ca-certificates python3 iproute2
     postgresql-15 postgresql-server-dev-15 postgresql-common
     libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
     nodejs npm
