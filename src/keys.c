@@ -52,6 +52,8 @@ static const struct
 	{"token", TEXTOID},
 };
 
+static Datum time_datum(const char *text);
+
 /* The state of a listing between pages. */
 struct RkLister
 {
@@ -325,24 +327,143 @@ rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys, RkStats
 }
 
 /*
+ * Whether a failed create may have made a key all the same: its answer was
+ * lost or cut short, or a server or gateway error came back.  A 409 counts
+ * too once an earlier attempt was ambiguous, since that attempt may be the
+ * key the name now clashes with.
+ */
+static bool
+create_was_ambiguous(const RkRequest *request, bool after_ambiguous)
+{
+	switch (request->transport)
+	{
+		case RK_TRANSPORT_TIMEOUT:
+		case RK_TRANSPORT_LOST:
+		case RK_TRANSPORT_OTHER:
+		case RK_TRANSPORT_TOO_LARGE:
+			return true;
+		case RK_TRANSPORT_OK:
+			return request->status >= 500 || (after_ambiguous && request->status == 409) ||
+				rk_error_is_success(request);	/* a 2xx body we could not read */
+		default:
+			return false;
+	}
+}
+
+/*
+ * Error context of the look-up that follows an ambiguous create.
+ */
+static void
+lost_create_context(void *arg)
+{
+	errcontext("while removing the key a create whose answer was lost may have made, named \"%s\"",
+			   (const char *) arg);
+}
+
+/*
+ * Deletes the key a lost create made, if it did: a key with exactly this
+ * name, created since the request was sent (less a minute of clock skew).
+ * Its token was never seen, so it could never be used; names are unique,
+ * so there is at most one.
+ */
+static void
+remove_lost_create(const RkConfig *config, const char *name, TimestampTz sent_at,
+				   RkStats *stats)
+{
+	RkListFilter filter = {.search = name};
+	TimestampTz since = sent_at - 60 * USECS_PER_SEC;
+	ErrorContextCallback callback = {
+		.callback = lost_create_context,
+		.arg = (void *) name,
+		.previous = error_context_stack
+	};
+	RkLister   *lister;
+	RkPage		page;
+
+	error_context_stack = &callback;
+	lister = rk_keys_list_start(config, &filter, stats);
+	while (rk_keys_list_next(lister, CurrentMemoryContext, &page))
+	{
+		for (int i = 0; i < page.nkeys; i++)
+		{
+			RkKey	   *key = &page.keys[i];
+
+			if (key->name != NULL && strcmp(key->name, name) == 0 &&
+				(key->created_at == NULL ||
+				 DatumGetTimestampTz(time_datum(key->created_at)) >= since))
+				(void) rk_keys_delete(config, key->id, stats);
+		}
+	}
+	error_context_stack = callback.previous;
+}
+
+/*
  * Creates keys, concurrently when there are several; keys[i] receives the
- * answer to args[i], token included.  A create is never sent twice once it
- * may have reached the server (see rk_http_execute).
+ * answer to args[i], token included.
+ *
+ * A create is never repeated blindly.  The HTTP layer repeats it only when
+ * it certainly did not arrive (no connection, 429).  When it may have
+ * arrived (see create_was_ambiguous), the key it may have made is looked up
+ * by name and deleted, and only then is the create sent again, within
+ * max_retries: so no key is created twice, and none is left behind whose
+ * token nobody has.
  */
 void
 rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
 					RkStats *stats)
 {
 	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
+	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
+	int		   *index = palloc(sizeof(int) * Max(n, 1));
+	int			npending = n;
+	bool		after_ambiguous = false;
 
 	for (int i = 0; i < n; i++)
-		requests[i] = new_request("POST", KEYS_PATH, rk_contract_create_body(&args[i]));
-	perform(config, requests, n, stats);
-	for (int i = 0; i < n; i++)
 	{
-		if (!rk_error_is_success(requests[i]))
-			rk_error_raise(config, requests[i], NULL);
-		parse_key(config, requests[i], &keys[i], true);
+		requests[i] = new_request("POST", KEYS_PATH, rk_contract_create_body(&args[i]));
+		pending[i] = requests[i];
+		index[i] = i;
+	}
+
+	for (int attempt = 0;; attempt++)
+	{
+		TimestampTz sent_at = GetCurrentTimestamp();
+		RkRequest  *failed = NULL;
+		char	   *failed_problem = NULL;
+		int			nretry = 0;
+
+		perform(config, pending, npending, stats);
+		for (int j = 0; j < npending; j++)
+		{
+			RkRequest  *r = pending[j];
+			int			i = index[j];
+			char	   *problem = NULL;
+
+			if (rk_error_is_success(r) &&
+				rk_contract_parse_key(r->response, r->response_len, &keys[i], true, &problem))
+				continue;
+			if (create_was_ambiguous(r, after_ambiguous))
+				remove_lost_create(config, args[i].name, sent_at, stats);
+			if (!create_was_ambiguous(r, after_ambiguous) || attempt >= config->max_retries)
+			{
+				if (failed == NULL)
+				{
+					failed = r;
+					failed_problem = problem;
+				}
+				continue;
+			}
+			pending[nretry] = r;
+			index[nretry++] = i;
+		}
+		if (failed != NULL && rk_error_is_success(failed))
+			rk_error_invalid_response(config, failed, failed_problem);
+		if (failed != NULL)
+			rk_error_raise(config, failed, NULL);
+		if (nretry == 0)
+			break;
+		npending = nretry;
+		after_ambiguous = true;
 	}
 }
 

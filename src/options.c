@@ -27,6 +27,7 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -39,7 +40,8 @@ typedef enum RkOptionKind
 	RK_OPT_URL,
 	RK_OPT_INT,
 	RK_OPT_PATH,
-	RK_OPT_SECRET
+	RK_OPT_SECRET,				/* the provisioning key itself */
+	RK_OPT_NAME					/* an environment variable */
 } RkOptionKind;
 
 /* Where an option may be given. */
@@ -55,20 +57,23 @@ typedef struct RkOption
 	int			min;			/* RK_OPT_INT only */
 	int			max;
 	int			fallback;		/* RK_OPT_INT only: value when not set */
+	bool		superuser_only;
 } RkOption;
 
 static const RkOption rk_options[] = {
-	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0},
-	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000},
-	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000},
-	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3},
-	{"retry_max_wait_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, 30000},
-	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100},
-	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216},
-	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0},
-	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1},
-	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000},
-	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0},
+	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0, false},
+	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000, false},
+	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000, false},
+	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3, false},
+	{"retry_max_wait_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, 30000, false},
+	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100, false},
+	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216, false},
+	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0, true},
+	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1, false},
+	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000, false},
+	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0, false},
+	{"provisioning_key_file", RK_ON_MAPPING, RK_OPT_PATH, 0, 0, 0, true},
+	{"provisioning_key_env", RK_ON_MAPPING, RK_OPT_NAME, 0, 0, 0, true},
 };
 
 #define RK_NOPTIONS ((int) lengthof(rk_options))
@@ -231,6 +236,13 @@ check_option_value(const RkOption *opt, const char *value)
 						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 						 errdetail("The path must be absolute.")));
 			break;
+		case RK_OPT_NAME:
+			if (value[0] == '\0' || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != strlen(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errdetail("An environment variable name is letters, digits and underscores.")));
+			break;
 		case RK_OPT_SECRET:
 			if (value[0] == '\0')
 				ereport(ERROR,
@@ -251,7 +263,7 @@ routerkeys_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			context = PG_GETARG_OID(1);
 	bool		have_url = false;
-	bool		have_key = false;
+	int			nkeys = 0;
 	ListCell   *lc;
 
 	foreach(lc, options)
@@ -268,9 +280,14 @@ routerkeys_fdw_validator(PG_FUNCTION_ARGS)
 					 opt->kind == RK_OPT_SECRET ?
 					 errhint("The provisioning key is a secret: give it only in CREATE USER MAPPING … OPTIONS (provisioning_key '…'), which other roles cannot read.") :
 					 errhint("Set it on %s.", where_name(opt->where))));
+		if (opt->superuser_only && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only superusers can set option \"%s\"", opt->name),
+					 errdetail("It makes the server read a file or its environment, or changes whom it trusts.")));
 		check_option_value(opt, defGetString(def));
 		have_url |= opt->kind == RK_OPT_URL;
-		have_key |= opt->kind == RK_OPT_SECRET;
+		nkeys += (opt->where == RK_ON_MAPPING);
 	}
 
 	if (context == ForeignServerRelationId && !have_url)
@@ -278,10 +295,10 @@ routerkeys_fdw_validator(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("a routerkeys server needs the option \"url\""),
 				 errhint("For example: OPTIONS (url 'https://api.orq.ai').")));
-	if (context == UserMappingRelationId && !have_key)
+	if (context == UserMappingRelationId && nkeys != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("a routerkeys user mapping needs the option \"provisioning_key\"")));
+				 errmsg("a routerkeys user mapping needs exactly one of the options \"provisioning_key\", \"provisioning_key_file\" and \"provisioning_key_env\"")));
 
 	PG_RETURN_VOID();
 }
@@ -400,6 +417,65 @@ check_access(ForeignServer *server, Oid userid)
 }
 
 /*
+ * Reads a provisioning key from a file of the database server: the first
+ * line, without its line end.
+ */
+static char *
+key_from_file(const char *path, const char *servername)
+{
+	FILE	   *file = AllocateFile(path, "r");
+	char		buf[1024];
+	size_t		len;
+
+	if (file == NULL || fgets(buf, sizeof(buf), file) == NULL)
+	{
+		int			save_errno = errno;
+
+		if (file != NULL)
+			FreeFile(file);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the provisioning key of server \"%s\" from file \"%s\": %m",
+						servername, path)));
+	}
+	FreeFile(file);
+	len = strcspn(buf, "\r\n");
+	buf[len] = '\0';
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("file \"%s\" holds no provisioning key", path)));
+	return pstrdup(buf);
+}
+
+/*
+ * The provisioning key of a user mapping: given in the mapping, or, where a
+ * superuser set it up so, read from a file or the environment of the
+ * database server, so that it never has to be written in SQL.
+ */
+static char *
+mapping_key(UserMapping *mapping, const char *servername)
+{
+	char	   *key = string_option(mapping->options, "provisioning_key");
+	char	   *path = string_option(mapping->options, "provisioning_key_file");
+	char	   *env = string_option(mapping->options, "provisioning_key_env");
+
+	if (key != NULL)
+		return key;
+	if (path != NULL)
+		return key_from_file(path, servername);
+	if (env != NULL && getenv(env) != NULL && getenv(env)[0] != '\0')
+		return pstrdup(getenv(env));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("environment variable \"%s\" named by the user mapping on server \"%s\" is not set",
+					env != NULL ? env : "", servername),
+			 errhint("Set it in the environment of the database server before it starts.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
  * Builds the configuration of one call for a role on a server.
  * Caller is responsible for having resolved serverid to a routerkeys server.
  */
@@ -419,7 +495,7 @@ rk_options_load(Oid serverid, Oid userid)
 	config->servername = pstrdup(server->servername);
 	config->url = string_option(server->options, "url");
 	config->ca_file = string_option(server->options, "ca_file");
-	config->provisioning_key = string_option(mapping->options, "provisioning_key");
+	config->provisioning_key = mapping_key(mapping, server->servername);
 	config->connect_timeout_ms = rk_options_int(server->options, "connect_timeout_ms");
 	config->timeout_ms = rk_options_int(server->options, "timeout_ms");
 	config->max_retries = rk_options_int(server->options, "max_retries");

@@ -90,7 +90,9 @@ fsync = off
 log_line_prefix = '%m [%p] %q%u@%d '
 lc_messages = 'C'
 EOF
-    "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start \
+    # The server's environment carries a key for the provisioning_key_env test.
+    RK_TEST_PROVISIONING_KEY=rk-test-provisioning-valid \
+        "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start \
         >/dev/null || { cat "$work/server.log" >&2; exit 1; }
     export PGHOST="$work" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
     export RK_SERVER_LOG="$work/server.log"

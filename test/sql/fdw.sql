@@ -57,7 +57,7 @@ EXPLAIN (COSTS OFF) SELECT name FROM router_keys WHERE project_id = 'proj-1';
 SELECT name FROM router_keys WHERE project_id = 'proj-1';
 -- A status the API does not know is not sent, only checked here.
 SELECT count(*) FROM router_keys WHERE status = 'quarantined';
-SELECT method, regexp_replace(path, '[0-9A-Z]{26}', '<id>') AS path, query FROM stubctl.log();
+SELECT method, regexp_replace(path, '[0-9A-Z]{26}', '<id>') AS path, query FROM stubctl.log() ORDER BY 1, 2, 3;
 
 -- A condition on a parameter is pushed too (a PL/pgSQL variable, a prepared statement).
 PREPARE by_id(text) AS SELECT name FROM router_keys WHERE id = $1;

@@ -11,7 +11,7 @@ CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys
 
 -- The provisioning key is refused on a server (whose options every role can read).
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys
-    OPTIONS (url 'https://api.example.com', provisioning_key 'rk-test-provisioning-valid');
+    OPTIONS (url 'https://api.example.com', provisioning_key 'rk-test-not-a-key');
 -- ... and server options are refused on a user mapping.
 CREATE USER MAPPING FOR PUBLIC SERVER stub OPTIONS (provisioning_key 'x', page_size '10');
 -- A mapping needs a key, and an empty one is not a key.

@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+exec bash "${RK_EXPLORE:-/tmp/explore.sh}"
