@@ -61,5 +61,5 @@ DROP FOREIGN DATA WRAPPER other_fdw;
 DROP SERVER good1, good2, good3;
 
 -- No GUC can carry the key: the routerkeys prefix is reserved.
-SET routerkeys.provisioning_key = 'rk-test-provisioning-valid';
+SET routerkeys.provisioning_key = 'rk-test-not-a-key';
 SHOW routerkeys.default_server;
