@@ -14,6 +14,9 @@
  * the value) and every field read is type-checked; a response that breaks
  * the contract is reported to the caller as a problem text, never guessed at.
  *
+ * "attrs" is built as jsonb straight from the parsed tree, without printing
+ * and parsing the JSON text again.
+ *
  * json-c objects are malloc'd: each public function releases them in a
  * PG_FINALLY, so an error raised while converting (out of memory, encoding)
  * leaks nothing.  Results are palloc'd in the caller's memory context.
@@ -25,6 +28,8 @@
 #include <json-c/json.h>
 
 #include "mb/pg_wchar.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 
 #define RK_JSON_MAX_DEPTH 64
 
@@ -315,10 +320,90 @@ get_active(json_object *obj, int *out, char **problem)
 }
 
 /*
- * Fills an RkKey from one key object, of either generation.
+ * Adds a JSON value to a jsonb being built, as an object member's value or
+ * an array element.  Returns the finished value when obj closes the
+ * outermost container.  False in *ok (with *problem) for what jsonb cannot
+ * hold: a NUL character in a string.
+ */
+static JsonbValue *
+push_json(JsonbParseState **state, json_object *obj, JsonbIteratorToken token,
+		  bool *ok, char **problem)
+{
+	JsonbValue	v;
+	JsonbValue *result = NULL;
+
+	switch (json_object_get_type(obj))
+	{
+		case json_type_null:
+			v.type = jbvNull;
+			break;
+		case json_type_boolean:
+			v.type = jbvBool;
+			v.val.boolean = json_object_get_boolean(obj);
+			break;
+		case json_type_int:
+		case json_type_double:
+			v.type = jbvNumeric;
+			v.val.numeric = DatumGetNumeric(OidInputFunctionCall(F_NUMERIC_IN,
+																 (char *) json_object_get_string(obj),
+																 InvalidOid, -1));
+			break;
+		case json_type_string:
+			if (strlen(json_object_get_string(obj)) != (size_t) json_object_get_string_len(obj))
+			{
+				*ok = false;
+				*problem = pstrdup("A string of a key contains a NUL character.");
+			}
+			v.type = jbvString;
+			v.val.string.val = copy_string(obj);
+			v.val.string.len = strlen(v.val.string.val);
+			break;
+		case json_type_object:
+			pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+			{
+				json_object_object_foreach(obj, name, member)
+				{
+					JsonbValue	k;
+
+					k.type = jbvString;
+					k.val.string.val = pg_any_to_server(name, strlen(name), PG_UTF8);
+					k.val.string.len = strlen(k.val.string.val);
+					pushJsonbValue(state, WJB_KEY, &k);
+					push_json(state, member, WJB_VALUE, ok, problem);
+				}
+			}
+			return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+		case json_type_array:
+			pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+			for (size_t i = 0; i < json_object_array_length(obj); i++)
+				push_json(state, json_object_array_get_idx(obj, i), WJB_ELEM, ok, problem);
+			return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	}
+	result = pushJsonbValue(state, token, &v);
+	return result;
+}
+
+/*
+ * A key object as jsonb.
  */
 static bool
-read_key(json_object *obj, RkKey *key, char **problem)
+build_jsonb(json_object *obj, Jsonb **out, char **problem)
+{
+	JsonbParseState *state = NULL;
+	bool		ok = true;
+	JsonbValue *value = push_json(&state, obj, WJB_VALUE, &ok, problem);
+
+	if (ok)
+		*out = JsonbValueToJsonb(value);
+	return ok;
+}
+
+/*
+ * Fills an RkKey from one key object, of either generation; with_attrs
+ * builds attrs too.
+ */
+static bool
+read_key(json_object *obj, RkKey *key, bool with_attrs, char **problem)
 {
 	memset(key, 0, sizeof(RkKey));
 
@@ -355,9 +440,7 @@ read_key(json_object *obj, RkKey *key, char **problem)
 		key->active = strcmp(key->status, "active") == 0 ? 1 : 0;
 	if (key->status == NULL && key->active >= 0)
 		key->status = pstrdup(key->active ? "active" : "disabled");
-	key->attrs = pstrdup(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-														JSON_C_TO_STRING_NOSLASHESCAPE));
-	return true;
+	return !with_attrs || build_jsonb(obj, &key->attrs, problem);
 }
 
 /*
@@ -384,7 +467,7 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
 			return false;
 		json_object_object_del(obj, "token");
 	}
-	if (!read_key(obj, key, problem))
+	if (!read_key(obj, key, true, problem))
 		return false;
 	key->token = token;
 	return true;
@@ -416,10 +499,32 @@ rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
 }
 
 /*
+ * Checks the answer to a delete: no body (204), or a JSON object ({} from
+ * the older generation).  Returns false with *problem otherwise.
+ */
+bool
+rk_contract_parse_empty(const char *body, size_t len, char **problem)
+{
+	json_object *root;
+	bool		ok;
+
+	if (len == 0)
+		return true;
+	root = parse_json(body, len, problem);
+	if (root == NULL)
+		return false;
+	ok = json_object_is_type(root, json_type_object);
+	json_object_put(root);
+	if (!ok)
+		*problem = pstrdup("The answer to a delete is neither empty nor a JSON object.");
+	return ok;
+}
+
+/*
  * Reads a page: a bare array, or {"data": […], "has_more": bool}.
  */
 static bool
-read_page(json_object *root, RkPage *page, char **problem)
+read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 {
 	json_object *items = root;
 	size_t		n;
@@ -456,7 +561,7 @@ read_page(json_object *root, RkPage *page, char **problem)
 	page->keys = palloc0(sizeof(RkKey) * Max(n, 1));
 	for (size_t i = 0; i < n; i++)
 	{
-		if (!read_key(json_object_array_get_idx(items, i), &page->keys[i], problem))
+		if (!read_key(json_object_array_get_idx(items, i), &page->keys[i], with_attrs, problem))
 			return false;
 		page->nkeys++;
 	}
@@ -468,7 +573,8 @@ read_page(json_object *root, RkPage *page, char **problem)
  * breaks the contract.
  */
 bool
-rk_contract_parse_page(const char *body, size_t len, RkPage *page, char **problem)
+rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
+					   char **problem)
 {
 	json_object *root = parse_json(body, len, problem);
 	volatile bool ok = false;
@@ -477,7 +583,7 @@ rk_contract_parse_page(const char *body, size_t len, RkPage *page, char **proble
 		return false;
 	PG_TRY();
 	{
-		ok = read_page(root, page, problem);
+		ok = read_page(root, page, with_attrs, problem);
 	}
 	PG_FINALLY();
 	{

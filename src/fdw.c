@@ -791,6 +791,7 @@ start_scan(ForeignScanState *node)
 	if (state->kind == RK_SCAN_LIST)
 	{
 		filter.first_limit = state->first_limit;
+		filter.skip_attrs = !state->wanted[RK_COL_ATTRS];
 		oldcxt = MemoryContextSwitchTo(state->lister_cxt);
 		state->lister = rk_keys_list_start(state->config, &filter, &state->stats);
 		MemoryContextSwitchTo(oldcxt);

@@ -62,6 +62,7 @@ struct RkLister
 	char	   *next_base;		/* later pages' */
 	char	   *cursor;			/* id to continue after, or NULL */
 	int			limit;			/* of the page being fetched */
+	bool		with_attrs;
 	bool		done;
 	RkStats    *stats;
 };
@@ -228,6 +229,7 @@ rk_keys_list_start(const RkConfig *config, const RkListFilter *filter, RkStats *
 	RkLister   *lister = palloc0(sizeof(RkLister));
 
 	lister->config = config;
+	lister->with_attrs = !filter->skip_attrs;
 	lister->next_base = rk_keys_list_path(config, filter, config->page_size);
 	lister->base = lister->next_base;
 	lister->limit = config->page_size;
@@ -265,7 +267,8 @@ rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage *page)
 	perform(config, &request, 1, lister->stats);
 	if (!rk_error_is_success(request))
 		rk_error_raise(config, request, NULL);
-	if (!rk_contract_parse_page(request->response, request->response_len, page, &problem))
+	if (!rk_contract_parse_page(request->response, request->response_len, page,
+								lister->with_attrs, &problem))
 		rk_error_invalid_response(config, request, problem);
 	if (lister->stats != NULL)
 		lister->stats->pages++;
@@ -499,12 +502,15 @@ bool
 rk_keys_delete(const RkConfig *config, const char *id, RkStats *stats)
 {
 	RkRequest  *request = new_request("DELETE", key_path(id), NULL);
+	char	   *problem = NULL;
 
 	perform(config, &request, 1, stats);
 	if (is_not_found(request))
 		return request->maybe_applied;
 	if (!rk_error_is_success(request))
 		rk_error_raise(config, request, id);
+	if (!rk_contract_parse_empty(request->response, request->response_len, &problem))
+		rk_error_invalid_response(config, request, problem);
 	return true;
 }
 
@@ -567,7 +573,7 @@ rk_keys_values(const RkKey *key, const bool *wanted, Datum *values, bool *nulls)
 		else if (i == RK_COL_ACTIVE && key->active >= 0)
 			values[i] = BoolGetDatum(key->active > 0);
 		else if (i == RK_COL_ATTRS && key->attrs != NULL)
-			values[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(key->attrs));
+			values[i] = JsonbPGetDatum(key->attrs);
 		else
 			continue;
 		nulls[i] = false;

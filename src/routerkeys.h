@@ -27,6 +27,7 @@
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "utils/jsonb.h"
 #include "utils/palloc.h"
 
 #define ROUTERKEYS_VERSION "0.1"
@@ -106,7 +107,7 @@ typedef struct RkKey
 	char	   *updated_by_id;
 	char	   *source;
 	char	   *token;			/* the raw token: set only by a create */
-	char	   *attrs;			/* the whole remote object as JSON text */
+	Jsonb	   *attrs;			/* the whole remote object, or NULL when not built */
 } RkKey;
 
 /* One page of a listing. */
@@ -155,6 +156,7 @@ typedef struct RkListFilter
 	const char *search;
 	const char *project_id;
 	int			first_limit;	/* > 0: a smaller first page (a LIMIT) */
+	bool		skip_attrs;		/* the caller does not need RkKey.attrs */
 } RkListFilter;
 
 /* Counters of remote work, for EXPLAIN ANALYZE. */
@@ -185,7 +187,9 @@ extern void rk_http_append_escaped(StringInfo buf, const char *text);
 /* in contract.c */
 extern bool rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
 								  char **problem);
-extern bool rk_contract_parse_page(const char *body, size_t len, RkPage *page, char **problem);
+extern bool rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
+								   char **problem);
+extern bool rk_contract_parse_empty(const char *body, size_t len, char **problem);
 extern char *rk_contract_error_message(const char *body, size_t len);
 extern char *rk_contract_create_body(const RkCreateArgs *args);
 extern char *rk_contract_update_body(const RkUpdateArgs *args);

@@ -6,6 +6,9 @@
 #   bench  the benchmark (test/bench/run.sh)
 # and stops everything it started, on success, failure or interrupt.
 #
+# RK_VALGRIND=1 runs every backend under valgrind's memcheck (slow; for leak checks): the
+# logs are left in the run's folder, which is then kept.
+#
 # Run as root, the cluster belongs to the unprivileged "postgres" user (PostgreSQL refuses
 # to run as root). Everything lives in one temporary folder, removed at the end unless
 # RK_KEEP=1.
@@ -90,9 +93,21 @@ fsync = off
 log_line_prefix = '%m [%p] %q%u@%d '
 lc_messages = 'C'
 EOF
+    local postgres=()
+    if [ "${RK_VALGRIND:-0}" = 1 ]; then
+        RK_KEEP=1
+        cat >"$work/postgres-valgrind" <<EOF
+#!/bin/sh
+exec valgrind --quiet --trace-children=yes --track-origins=no --leak-check=full \\
+    --show-leak-kinds=definite --num-callers=30 --log-file=$work/valgrind.%p.log \\
+    $pgbin/postgres "\$@"
+EOF
+        chmod 755 "$work/postgres-valgrind"
+        postgres=(-p "$work/postgres-valgrind" -t 600)
+    fi
     # The server's environment carries a key for the provisioning_key_env test.
     RK_TEST_PROVISIONING_KEY=rk-test-provisioning-valid \
-        "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start \
+        "${as_owner[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w "${postgres[@]}" start \
         >/dev/null || { cat "$work/server.log" >&2; exit 1; }
     export PGHOST="$work" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
     export RK_SERVER_LOG="$work/server.log"
