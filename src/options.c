@@ -31,6 +31,8 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
@@ -81,6 +83,17 @@ static const RkOption rk_options[] = {
 PG_FUNCTION_INFO_V1(routerkeys_fdw_validator);
 
 static char *string_option(List *options, const char *name);
+static RkConfig *build_config(ForeignServer *server, Oid userid);
+static void watch_catalogs(void);
+
+/*
+ * Caches, forgotten on any change to a server or a user mapping: the server
+ * a call that names none resolves to, and the configuration of the last
+ * (server, role) pair, in config_cxt.
+ */
+static Oid	only_server = InvalidOid;
+static RkConfig *cached_config = NULL;
+static MemoryContext config_cxt = NULL;
 
 /*
  * The RK_ON_* bit of a catalog, 0 for catalogs that take no options.
@@ -337,6 +350,8 @@ rk_options_resolve_server(const char *servername)
 
 	if (servername == NULL && rk_default_server != NULL && rk_default_server[0] != '\0')
 		servername = rk_default_server;
+	if (servername == NULL && OidIsValid(only_server))
+		return only_server;
 
 	if (servername != NULL)
 	{
@@ -383,6 +398,8 @@ rk_options_resolve_server(const char *servername)
 				 errdetail("The servers are: %s.", list.data),
 				 errhint("Pass the server argument, or set routerkeys.default_server.")));
 	}
+	watch_catalogs();
+	only_server = found;
 	return found;
 }
 
@@ -476,18 +493,87 @@ mapping_key(UserMapping *mapping, const char *servername)
 }
 
 /*
- * Builds the configuration of one call for a role on a server.
+ * Syscache callback: any change to a server or a user mapping forgets the
+ * cached server resolution and configuration.
+ */
+static void
+forget_catalogs(Datum arg, int cacheid, uint32 hashvalue)
+{
+	only_server = InvalidOid;
+	cached_config = NULL;
+}
+
+/*
+ * Registers forget_catalogs, once per backend.
+ */
+static void
+watch_catalogs(void)
+{
+	static bool watching = false;
+
+	if (watching)
+		return;
+	CacheRegisterSyscacheCallback(FOREIGNSERVEROID, forget_catalogs, (Datum) 0);
+	CacheRegisterSyscacheCallback(USERMAPPINGOID, forget_catalogs, (Datum) 0);
+	watching = true;
+}
+
+/*
+ * A copy of a configuration in the current memory context.
+ */
+static RkConfig *
+copy_config(const RkConfig *cached)
+{
+	RkConfig   *config = palloc(sizeof(RkConfig));
+
+	*config = *cached;
+	config->servername = pstrdup(cached->servername);
+	config->url = pstrdup(cached->url);
+	config->ca_file = cached->ca_file != NULL ? pstrdup(cached->ca_file) : NULL;
+	config->provisioning_key = pstrdup(cached->provisioning_key);
+	return config;
+}
+
+/*
+ * Builds the configuration of one call for a role on a server: USAGE and a
+ * user mapping are checked every time; the options are read from the
+ * catalogs (and a key file or variable) once, and again after any change to
+ * a server or a user mapping.
  * Caller is responsible for having resolved serverid to a routerkeys server.
  */
 RkConfig *
 rk_options_load(Oid serverid, Oid userid)
 {
 	ForeignServer *server = GetForeignServer(serverid);
-	UserMapping *mapping;
-	RkConfig   *config = palloc0(sizeof(RkConfig));
 
 	check_access(server, userid);
-	mapping = GetUserMapping(userid, serverid);
+	if (cached_config == NULL || cached_config->serverid != serverid ||
+		cached_config->userid != userid)
+	{
+		MemoryContext oldcxt;
+
+		watch_catalogs();
+		if (config_cxt == NULL)
+			config_cxt = AllocSetContextCreate(CacheMemoryContext, "routerkeys configuration",
+											   ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(config_cxt);
+		cached_config = NULL;
+		oldcxt = MemoryContextSwitchTo(config_cxt);
+		cached_config = build_config(server, userid);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return copy_config(cached_config);
+}
+
+/*
+ * Reads the configuration of a server and a role's user mapping.
+ */
+static RkConfig *
+build_config(ForeignServer *server, Oid userid)
+{
+	Oid			serverid = server->serverid;
+	UserMapping *mapping = GetUserMapping(userid, serverid);
+	RkConfig   *config = palloc0(sizeof(RkConfig));
 
 	config->serverid = serverid;
 	config->umid = mapping->umid;
