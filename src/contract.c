@@ -87,6 +87,43 @@ parse_json(const char *body, size_t len, char **problem)
 	return root;
 }
 
+/* What a public parse function wants read from a parsed document. */
+typedef struct RkReading
+{
+	RkKey	   *key;
+	bool		with_token;
+	RkPage	   *page;
+	bool		with_attrs;
+	char	   *message;
+} RkReading;
+
+typedef bool (*RkReader) (json_object *root, RkReading *reading, char **problem);
+
+/*
+ * Parses body and hands the tree to reader, releasing the tree on every
+ * path, errors included.
+ */
+static bool
+read_document(const char *body, size_t len, RkReader reader, RkReading *reading,
+			  char **problem)
+{
+	json_object *root = parse_json(body, len, problem);
+	volatile bool ok = false;
+
+	if (root == NULL)
+		return false;
+	PG_TRY();
+	{
+		ok = reader(root, reading, problem);
+	}
+	PG_FINALLY();
+	{
+		json_object_put(root);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 /*
  * Names a JSON type for a problem text.
  */
@@ -477,47 +514,40 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
  * Parses the answer to a create (with_token), get or update into *key.
  * Returns false with *problem when the body breaks the contract.
  */
+static bool
+read_single_document(json_object *root, RkReading *reading, char **problem)
+{
+	return read_single(root, reading->key, reading->with_token, problem);
+}
+
 bool
 rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
 					  char **problem)
 {
-	json_object *root = parse_json(body, len, problem);
-	volatile bool ok = false;
+	RkReading	reading = {.key = key, .with_token = with_token};
 
-	if (root == NULL)
-		return false;
-	PG_TRY();
-	{
-		ok = read_single(root, key, with_token, problem);
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return ok;
+	return read_document(body, len, read_single_document, &reading, problem);
 }
 
 /*
  * Checks the answer to a delete: no body (204), or a JSON object ({} from
  * the older generation).  Returns false with *problem otherwise.
  */
+static bool
+read_empty_document(json_object *root, RkReading *reading, char **problem)
+{
+	if (json_object_is_type(root, json_type_object))
+		return true;
+	*problem = pstrdup("The answer to a delete is neither empty nor a JSON object.");
+	return false;
+}
+
 bool
 rk_contract_parse_empty(const char *body, size_t len, char **problem)
 {
-	json_object *root;
-	bool		ok;
+	RkReading	reading = {0};
 
-	if (len == 0)
-		return true;
-	root = parse_json(body, len, problem);
-	if (root == NULL)
-		return false;
-	ok = json_object_is_type(root, json_type_object);
-	json_object_put(root);
-	if (!ok)
-		*problem = pstrdup("The answer to a delete is neither empty nor a JSON object.");
-	return ok;
+	return len == 0 || read_document(body, len, read_empty_document, &reading, problem);
 }
 
 /*
@@ -572,25 +602,19 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
  * Parses one page of a listing.  Returns false with *problem when the body
  * breaks the contract.
  */
+static bool
+read_page_document(json_object *root, RkReading *reading, char **problem)
+{
+	return read_page(root, reading->page, reading->with_attrs, problem);
+}
+
 bool
 rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
 					   char **problem)
 {
-	json_object *root = parse_json(body, len, problem);
-	volatile bool ok = false;
+	RkReading	reading = {.page = page, .with_attrs = with_attrs};
 
-	if (root == NULL)
-		return false;
-	PG_TRY();
-	{
-		ok = read_page(root, page, with_attrs, problem);
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return ok;
+	return read_document(body, len, read_page_document, &reading, problem);
 }
 
 /*
@@ -626,25 +650,22 @@ read_error_message(json_object *root)
 /*
  * The message of an error body, or NULL when it has none (or is not JSON).
  */
+static bool
+read_error_document(json_object *root, RkReading *reading, char **problem)
+{
+	reading->message = read_error_message(root);
+	return reading->message != NULL;
+}
+
 char *
 rk_contract_error_message(const char *body, size_t len)
 {
+	RkReading	reading = {0};
 	char	   *problem;
-	json_object *root = parse_json(body, len, &problem);
-	char	   *volatile message = NULL;
 
-	if (root == NULL)
+	if (!read_document(body, len, read_error_document, &reading, &problem))
 		return NULL;
-	PG_TRY();
-	{
-		message = read_error_message(root);
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return message;
+	return reading.message;
 }
 
 /*

@@ -289,12 +289,14 @@ rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage *page)
 }
 
 /*
- * Reads one key.  Returns false when it does not exist.
+ * Sends one request about a key and reads the key it answers with.  Returns
+ * false when the key does not exist.
  */
-bool
-rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkStats *stats)
+static bool
+key_request(const RkConfig *config, const char *method, const char *id, char *body,
+			RkKey *key, RkStats *stats)
 {
-	RkRequest  *request = new_request("GET", key_path(id), NULL);
+	RkRequest  *request = new_request(method, key_path(id), body);
 
 	perform(config, &request, 1, stats);
 	if (is_not_found(request))
@@ -303,6 +305,15 @@ rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkStats *stats)
 		rk_error_raise(config, request, id);
 	parse_key(config, request, key, false);
 	return true;
+}
+
+/*
+ * Reads one key.  Returns false when it does not exist.
+ */
+bool
+rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkStats *stats)
+{
+	return key_request(config, "GET", id, NULL, key, stats);
 }
 
 /*
@@ -478,20 +489,11 @@ bool
 rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
 			   RkKey *key, RkStats *stats)
 {
-	RkRequest  *request;
-
 	if (args->name == NULL && args->active < 0 && args->expires_at == NULL &&
 		!args->clear_expires_at)
 		return rk_keys_get(config, id, key, stats);
 
-	request = new_request("PATCH", key_path(id), rk_contract_update_body(args));
-	perform(config, &request, 1, stats);
-	if (is_not_found(request))
-		return false;
-	if (!rk_error_is_success(request))
-		rk_error_raise(config, request, id);
-	parse_key(config, request, key, false);
-	return true;
+	return key_request(config, "PATCH", id, rk_contract_update_body(args), key, stats);
 }
 
 /*
