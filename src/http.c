@@ -9,19 +9,23 @@
  * after the latch wakes us) and a batch of requests runs concurrently.
  *
  * Connections: one multi handle per user mapping (the key of the cache, as in
- * postgres_fdw), holding curl's pool of keep-alive connections.  A change to
- * the server or the mapping marks the entry invalid through a syscache
- * callback; it is dropped, connections and all, the next time it is looked up.
+ * postgres_fdw), holding curl's pool of keep-alive connections, with idle
+ * easy handles to reuse and the WaitEventSet of its sockets, which is built
+ * again only when the sockets change.  A change to the server or the
+ * mapping marks the entry invalid through a syscache callback; it is
+ * dropped, connections and all, the next time it is looked up.
  *
  * Rules: no ereport, palloc or longjmp inside a libcurl callback (callbacks
- * only fill malloc'd buffers and fixed arrays and set flags).  Easy handles,
- * their buffers and the WaitEventSet are released on every path by the
- * PG_FINALLY of perform_batch.  Response data is copied into palloc'd memory
+ * only fill malloc'd buffers and fixed arrays and set flags).  Easy handles
+ * and their buffers are handed back on every path by the PG_FINALLY of
+ * perform_batch; the WaitEventSet lives in TopMemoryContext with its entry.  Response data is copied into palloc'd memory
  * of the caller's context only after the transfer has ended.
  *
  *-------------------------------------------------------------------------
  */
 #include "routerkeys.h"
+
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -56,12 +60,20 @@ typedef struct RkConnection
 	uint32		mapping_hashvalue;
 	bool		invalidated;
 
-	/* Filled by the socket and timer callbacks, read by the wait loop. */
+	/* Filled by the socket, close and timer callbacks, read by the wait loop. */
 	RkSocket	sockets[RK_MAX_SOCKETS];
 	int			nsockets;
-	bool		sockets_changed;
+	bool		socket_closed;	/* an fd number may have been reused */
 	bool		timer_set;
 	TimestampTz timer_deadline;
+
+	/* What wait_set was built from. */
+	WaitEventSet *wait_set;
+	RkSocket	registered[RK_MAX_SOCKETS];
+	int			nregistered;
+
+	CURL	   *idle[RK_MAX_CONNECTIONS];	/* easy handles to reuse */
+	int			nidle;
 } RkConnection;
 
 /* One transfer in flight: what the callbacks write to. */
@@ -158,8 +170,20 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp, void *socke
 		conn->sockets[conn->nsockets].what = what;
 		conn->nsockets++;
 	}
-	conn->sockets_changed = true;
 	return 0;
+}
+
+/*
+ * libcurl close-socket callback: closes the socket and notes that the wait
+ * set must be built again, since the number may come back for another one.
+ */
+static int
+close_socket_callback(void *clientp, curl_socket_t fd)
+{
+	RkConnection *conn = (RkConnection *) clientp;
+
+	conn->socket_closed = true;
+	return close(fd);
 }
 
 /*
@@ -182,10 +206,43 @@ timer_callback(CURLM *multi, long timeout_ms, void *userp)
 static void
 drop_connection(RkConnection *conn)
 {
+	while (conn->nidle > 0)
+		curl_easy_cleanup(conn->idle[--conn->nidle]);
 	if (conn->multi != NULL)
 		curl_multi_cleanup(conn->multi);
 	conn->multi = NULL;
 	conn->nsockets = 0;
+	if (conn->wait_set != NULL)
+		FreeWaitEventSet(conn->wait_set);
+	conn->wait_set = NULL;
+}
+
+/*
+ * An easy handle for a transfer: an idle one of the connection, reset, or a
+ * new one.
+ */
+static CURL *
+take_easy(RkConnection *conn)
+{
+	CURL	   *easy;
+
+	if (conn->nidle == 0)
+		return curl_easy_init();
+	easy = conn->idle[--conn->nidle];
+	curl_easy_reset(easy);
+	return easy;
+}
+
+/*
+ * Hands an easy handle, removed from the multi handle, back for reuse.
+ */
+static void
+give_back_easy(RkConnection *conn, CURL *easy)
+{
+	if (conn->nidle < RK_MAX_CONNECTIONS)
+		conn->idle[conn->nidle++] = easy;
+	else
+		curl_easy_cleanup(easy);
 }
 
 /*
@@ -313,7 +370,7 @@ header_callback(char *data, size_t size, size_t nmemb, void *userp)
  * cleaning up t->easy, also when this errors out.
  */
 static void
-setup_transfer(RkTransfer *t, const RkConfig *config, RkRequest *request)
+setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequest *request)
 {
 	CURL	   *easy;
 
@@ -322,7 +379,7 @@ setup_transfer(RkTransfer *t, const RkConfig *config, RkRequest *request)
 	t->limit = (size_t) config->max_response_bytes;
 	t->url = psprintf("%s%s", config->url, request->path);
 
-	t->easy = easy = curl_easy_init();
+	t->easy = easy = take_easy(conn);
 	if (easy == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -331,6 +388,8 @@ setup_transfer(RkTransfer *t, const RkConfig *config, RkRequest *request)
 	curl_easy_setopt(easy, CURLOPT_URL, t->url);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_callback);
+	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, conn);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
@@ -448,34 +507,73 @@ finish_transfer(RkTransfer *t)
 }
 
 /*
- * Rebuilds the WaitEventSet from the sockets curl watches, plus the latch.
+ * Whether the sockets curl watches are those the wait set was built from.
  */
-static WaitEventSet *
-build_wait_set(RkConnection *conn, WaitEventSet *old)
+static bool
+wait_set_current(RkConnection *conn)
+{
+	if (conn->wait_set == NULL || conn->socket_closed || conn->nsockets != conn->nregistered)
+		return false;
+	for (int i = 0; i < conn->nsockets; i++)
+	{
+		int			j;
+
+		for (j = 0; j < conn->nregistered; j++)
+			if (conn->registered[j].fd == conn->sockets[i].fd &&
+				conn->registered[j].what == conn->sockets[i].what)
+				break;
+		if (j == conn->nregistered)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Builds the WaitEventSet again from the sockets curl watches, plus the
+ * latch, unless they are those it was built from.
+ */
+static void
+update_wait_set(RkConnection *conn)
 {
 	WaitEventSet *set;
 
-	if (old != NULL)
-		FreeWaitEventSet(old);
+	if (wait_set_current(conn))
+		return;
+	if (conn->wait_set != NULL)
+		FreeWaitEventSet(conn->wait_set);
+	conn->wait_set = NULL;
+
 #if PG_VERSION_NUM >= 170000
 	set = CreateWaitEventSet(NULL, conn->nsockets + 2);
 #else
-	set = CreateWaitEventSet(CurrentMemoryContext, conn->nsockets + 2);
+	set = CreateWaitEventSet(TopMemoryContext, conn->nsockets + 2);
 #endif
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < conn->nsockets; i++)
+	PG_TRY();
 	{
-		int			events = 0;
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < conn->nsockets; i++)
+		{
+			int			events = 0;
 
-		if (conn->sockets[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (conn->sockets[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(set, events, conn->sockets[i].fd, NULL, NULL);
+			if (conn->sockets[i].what & CURL_POLL_IN)
+				events |= WL_SOCKET_READABLE;
+			if (conn->sockets[i].what & CURL_POLL_OUT)
+				events |= WL_SOCKET_WRITEABLE;
+			AddWaitEventToSet(set, events, conn->sockets[i].fd, NULL, NULL);
+		}
 	}
-	conn->sockets_changed = false;
-	return set;
+	PG_CATCH();
+	{
+		FreeWaitEventSet(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	memcpy(conn->registered, conn->sockets, sizeof(RkSocket) * conn->nsockets);
+	conn->nregistered = conn->nsockets;
+	conn->socket_closed = false;
+	conn->wait_set = set;
 }
 
 /*
@@ -515,11 +613,10 @@ collect_finished(RkConnection *conn)
 
 /*
  * Runs the transfers added to the connection's multi handle to completion,
- * waiting on their sockets and the latch.  *set is the caller's, so that it
- * can free it on error.
+ * waiting on their sockets and the latch.
  */
 static void
-drive_transfers(RkConnection *conn, WaitEventSet **set)
+drive_transfers(RkConnection *conn)
 {
 	int			running = 0;
 	WaitEvent	events[16];
@@ -543,10 +640,9 @@ drive_transfers(RkConnection *conn, WaitEventSet **set)
 				continue;
 			}
 		}
-		if (*set == NULL || conn->sockets_changed)
-			*set = build_wait_set(conn, *set);
-
-		nevents = WaitEventSetWait(*set, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		update_wait_set(conn);
+		nevents = WaitEventSetWait(conn->wait_set, timeout, events, lengthof(events),
+								   PG_WAIT_EXTENSION);
 		if (nevents == 0)
 			socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
 		for (int i = 0; i < nevents; i++)
@@ -576,32 +672,29 @@ static void
 perform_batch(RkConnection *conn, const RkConfig *config, RkRequest **requests, int n)
 {
 	RkTransfer *transfers = palloc0(sizeof(RkTransfer) * n);
-	WaitEventSet *set = NULL;
 
 	PG_TRY();
 	{
 		for (int i = 0; i < n; i++)
 		{
-			setup_transfer(&transfers[i], config, requests[i]);
+			setup_transfer(&transfers[i], conn, config, requests[i]);
 			if (curl_multi_add_handle(conn->multi, transfers[i].easy) != CURLM_OK)
 				ereport(ERROR,
 						(errcode(ERRCODE_INTERNAL_ERROR),
 						 errmsg("could not start a request")));
 		}
-		drive_transfers(conn, &set);
+		drive_transfers(conn);
 		for (int i = 0; i < n; i++)
 			finish_transfer(&transfers[i]);
 	}
 	PG_FINALLY();
 	{
-		if (set != NULL)
-			FreeWaitEventSet(set);
 		for (int i = 0; i < n; i++)
 		{
 			if (transfers[i].easy != NULL)
 			{
 				curl_multi_remove_handle(conn->multi, transfers[i].easy);
-				curl_easy_cleanup(transfers[i].easy);
+				give_back_easy(conn, transfers[i].easy);
 			}
 			free(transfers[i].data);
 		}
