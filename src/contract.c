@@ -27,6 +27,9 @@
 
 #include <json-c/json.h>
 
+#include <math.h>
+
+#include "common/shortest_dec.h"
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
@@ -37,7 +40,7 @@
  * Parses a complete JSON document strictly.  Returns NULL and sets *problem
  * when the text is not one valid JSON value.
  */
-static json_object *
+static pg_noinline json_object *
 parse_json(const char *body, size_t len, char **problem)
 {
 	json_tokener *tok;
@@ -65,8 +68,19 @@ parse_json(const char *body, size_t len, char **problem)
 	root = json_tokener_parse_ex(tok, body, (int) len);
 	err = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
+	if (root == NULL && err == json_tokener_continue && end == len)
+	{
+		/* A bare number or literal ends at the end of the body: say so. */
+		root = json_tokener_parse_ex(tok, "", 1);
+		err = json_tokener_get_error(tok);
+	}
 	json_tokener_free(tok);
 
+	if (root == NULL && err == json_tokener_success)
+	{
+		*problem = pstrdup("The response body is JSON null.");
+		return NULL;
+	}
 	if (root == NULL || err != json_tokener_success)
 	{
 		json_object_put(root);
@@ -150,16 +164,34 @@ type_name(json_object *value)
 }
 
 /*
- * Copies a JSON string into a palloc'd string in the server encoding.
+ * Copies UTF-8 text into a palloc'd string in the server encoding.  Returns
+ * NULL when it is not valid UTF-8 or holds a NUL character (json-c lets
+ * "\u0000", overlong forms and lone surrogates through).
  */
 static char *
-copy_string(json_object *value)
+copy_text(const char *s, int len)
 {
-	const char *s = json_object_get_string(value);
-	int			len = json_object_get_string_len(value);
-	char	   *converted = pg_any_to_server(s, len, PG_UTF8);
+	char	   *converted;
 
+	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+		return NULL;
+	converted = pg_any_to_server(s, len, PG_UTF8);
 	return converted == s ? pnstrdup(s, len) : converted;
+}
+
+/*
+ * Copies a JSON string into a palloc'd string in the server encoding; NULL
+ * with *problem when it cannot be text.
+ */
+static char *
+copy_string(json_object *value, char **problem)
+{
+	char	   *text = copy_text(json_object_get_string(value),
+								 json_object_get_string_len(value));
+
+	if (text == NULL)
+		*problem = pstrdup("A string of the answer is not valid UTF-8 text, or holds a NUL character.");
+	return text;
 }
 
 /*
@@ -178,8 +210,8 @@ get_string(json_object *obj, const char *field, char **out, char **problem)
 		*problem = psprintf("Field \"%s\" of a key is %s, not a string.", field, type_name(value));
 		return false;
 	}
-	*out = copy_string(value);
-	return true;
+	*out = copy_string(value, problem);
+	return *out != NULL;
 }
 
 /*
@@ -357,6 +389,34 @@ get_active(json_object *obj, int *out, char **problem)
 }
 
 /*
+ * A JSON number as a numeric.  json-c lets NaN and Infinity through, which
+ * neither JSON nor jsonb has: those are a problem.  A double is converted
+ * through its shortest exact decimal form, so that no exponent can exceed
+ * what numeric holds.
+ */
+static Numeric
+number_value(json_object *obj, bool *ok, char **problem)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+	const char *text = json_object_get_string(obj);
+
+	if (json_object_is_type(obj, json_type_double))
+	{
+		double		d = json_object_get_double(obj);
+
+		if (!isfinite(d))
+		{
+			*ok = false;
+			*problem = pstrdup("A number of the answer is not finite.");
+			d = 0;
+		}
+		double_to_shortest_decimal_buf(d, buf);
+		text = buf;
+	}
+	return DatumGetNumeric(OidInputFunctionCall(F_NUMERIC_IN, (char *) text, InvalidOid, -1));
+}
+
+/*
  * Adds a JSON value to a jsonb being built, as an object member's value or
  * an array element.  Returns the finished value when obj closes the
  * outermost container.  False in *ok (with *problem) for what jsonb cannot
@@ -381,18 +441,16 @@ push_json(JsonbParseState **state, json_object *obj, JsonbIteratorToken token,
 		case json_type_int:
 		case json_type_double:
 			v.type = jbvNumeric;
-			v.val.numeric = DatumGetNumeric(OidInputFunctionCall(F_NUMERIC_IN,
-																 (char *) json_object_get_string(obj),
-																 InvalidOid, -1));
+			v.val.numeric = number_value(obj, ok, problem);
 			break;
 		case json_type_string:
-			if (strlen(json_object_get_string(obj)) != (size_t) json_object_get_string_len(obj))
+			v.type = jbvString;
+			v.val.string.val = copy_string(obj, problem);
+			if (v.val.string.val == NULL)
 			{
 				*ok = false;
-				*problem = pstrdup("A string of a key contains a NUL character.");
+				v.val.string.val = "";
 			}
-			v.type = jbvString;
-			v.val.string.val = copy_string(obj);
 			v.val.string.len = strlen(v.val.string.val);
 			break;
 		case json_type_object:
@@ -403,7 +461,13 @@ push_json(JsonbParseState **state, json_object *obj, JsonbIteratorToken token,
 					JsonbValue	k;
 
 					k.type = jbvString;
-					k.val.string.val = pg_any_to_server(name, strlen(name), PG_UTF8);
+					k.val.string.val = copy_text(name, strlen(name));
+					if (k.val.string.val == NULL)
+					{
+						*ok = false;
+						*problem = pstrdup("A member name of the answer is not valid UTF-8 text.");
+						k.val.string.val = "";
+					}
 					k.val.string.len = strlen(k.val.string.val);
 					pushJsonbValue(state, WJB_KEY, &k);
 					push_json(state, member, WJB_VALUE, ok, problem);
@@ -492,6 +556,11 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
 	json_object *wrapped;
 	char	   *token = NULL;
 
+	if (!json_object_is_type(root, json_type_object))
+	{
+		*problem = psprintf("The answer is %s, not a key.", type_name(root));
+		return false;
+	}
 	if (json_object_is_type(root, json_type_object) &&
 		json_object_object_get_ex(root, "api_key", &wrapped) &&
 		json_object_is_type(wrapped, json_type_object))
@@ -642,7 +711,7 @@ read_error_message(json_object *root)
 		if (json_object_object_get_ex(root, fields[i], &value) &&
 			json_object_is_type(value, json_type_string) &&
 			json_object_get_string_len(value) > 0)
-			return copy_string(value);
+			return copy_text(json_object_get_string(value), json_object_get_string_len(value));
 	}
 	return NULL;
 }

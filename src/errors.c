@@ -68,6 +68,11 @@ describe_failure(const RkConfig *config, const RkRequest *request)
 		appendStringInfo(&buf, "The answer was HTTP status %ld with an empty body.", request->status);
 	else if ((message = rk_contract_error_message(request->response, request->response_len)) != NULL)
 	{
+		for (char *p = message; *p; p++)
+		{
+			if ((unsigned char) *p < 0x20 || *p == 0x7f)
+				*p = ' ';		/* no control characters from afar in a message */
+		}
 		appendStringInfo(&buf, "The server said: %s", redact(config, message));
 		if (strchr(".!?", buf.data[buf.len - 1]) == NULL)
 			appendStringInfoChar(&buf, '.');
