@@ -85,7 +85,8 @@ parse_json(const char *body, size_t len, char **problem)
 	{
 		json_object_put(root);
 		*problem = psprintf("The response body is not valid JSON (%s).",
-							err == json_tokener_continue ? "it ends too early" :
+							err == json_tokener_continue || err == json_tokener_error_parse_eof ?
+							"it ends too early" :
 							json_tokener_error_desc(err));
 		return NULL;
 	}
