@@ -54,8 +54,15 @@ demo: deps
 	$(MAKE) all stub
 	test/run.sh demo
 
-bench: deps
+bench:
+	test/deps.sh --bench
 	$(MAKE) all stub
 	test/run.sh bench
 
-.PHONY: stub deps test demo bench
+# The libFuzzer harness of the response parser (not part of make test, which only
+# replays its seeds): FUZZ_SECONDS bounds the run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+.PHONY: stub deps test demo bench fuzz

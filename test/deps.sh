@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     make gcc pkg-config curl jq openssl ca-certificates python3 iproute2
     postgresql-15 postgresql-server-dev-15 postgresql-common
-    libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
+    libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev clang libclang-rt-14-dev
     nodejs npm
 )
 if [ "${1:-}" = "--bench" ]; then

@@ -78,6 +78,44 @@ now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/* CPU time and run-queue wait of this (single-threaded) process so far, in ms. */
+typedef struct Sched
+{
+	double		cpu_ms;
+	double		wait_ms;
+} Sched;
+
+static Sched
+sched_now(void)
+{
+	Sched		s = {0, 0};
+	FILE	   *f = fopen("/proc/self/schedstat", "r");
+	unsigned long long cpu, wait;
+
+	if (f != NULL)
+	{
+		if (fscanf(f, "%llu %llu", &cpu, &wait) == 2)
+		{
+			s.cpu_ms = cpu / 1e6;
+			s.wait_ms = wait / 1e6;
+		}
+		fclose(f);
+	}
+	return s;
+}
+
+/* " cpu_ms=... wait_ms=..." for the time since s0. */
+static const char *
+sched_since(Sched s0)
+{
+	static char out[96];
+	Sched		s1 = sched_now();
+
+	snprintf(out, sizeof(out), " cpu_ms=%.3f wait_ms=%.3f", s1.cpu_ms - s0.cpu_ms,
+			 s1.wait_ms - s0.wait_ms);
+	return out;
+}
+
 /* A field of /proc/self/status in kB, or -1. */
 static long
 proc_status_kb(const char *field)
@@ -297,15 +335,17 @@ mode_get(const char *id, int n)
 	char		url[1024];
 	int			found = 0;
 	double		t0, t1;
+	Sched		s0;
 
 	snprintf(url, sizeof(url), "%s/v2/api-keys/%s", base_url, id);
 	get_one(easy, &buf, url);	/* warm-up: connection set up */
+	s0 = sched_now();
 	t0 = now_ms();
 	for (int i = 0; i < n; i++)
 		found += get_one(easy, &buf, url);
 	t1 = now_ms();
-	printf("ms=%.3f count=%d us_per_call=%.3f checksum=%llu\n", t1 - t0, found,
-		   (t1 - t0) * 1e3 / n, (unsigned long long) checksum);
+	printf("ms=%.3f count=%d us_per_call=%.3f%s checksum=%llu\n", t1 - t0, found,
+		   (t1 - t0) * 1e3 / n, sched_since(s0), (unsigned long long) checksum);
 	curl_easy_cleanup(easy);
 	free(buf.data);
 	return found == n ? 0 : 1;
@@ -467,13 +507,15 @@ static int
 mode_list(int limit)
 {
 	long		hwm0 = proc_status_kb("VmHWM");
+	Sched		s0 = sched_now();
 	double		t0 = now_ms();
 	long		count = list_all(limit, NULL, NULL);
 	double		t1 = now_ms();
+	const char *cpu = sched_since(s0);
 	long		hwm1 = proc_status_kb("VmHWM");
 
-	printf("ms=%.3f count=%ld hwm_kb=%ld hwm_growth_kb=%ld checksum=%llu\n", t1 - t0, count,
-		   hwm1, hwm1 - hwm0, (unsigned long long) checksum);
+	printf("ms=%.3f count=%ld hwm_kb=%ld hwm_growth_kb=%ld%s checksum=%llu\n", t1 - t0, count,
+		   hwm1, hwm1 - hwm0, cpu, (unsigned long long) checksum);
 	return 0;
 }
 
@@ -495,6 +537,7 @@ mode_report(const char *ids_file)
 	long		per_status[4] = {0};
 	long		joined = 0;
 	double		t0, t1;
+	Sched		s0;
 
 	if (f == NULL)
 		die("cannot open the ids file", ids_file);
@@ -515,6 +558,7 @@ mode_report(const char *ids_file)
 	}
 	fclose(f);
 
+	s0 = sched_now();
 	t0 = now_ms();
 	list_all(200, visit_put, &table);
 	for (size_t i = 0; i < nids; i++)
@@ -528,9 +572,9 @@ mode_report(const char *ids_file)
 		}
 	}
 	t1 = now_ms();
-	printf("ms=%.3f count=%ld %s=%ld %s=%ld %s=%ld checksum=%llu\n", t1 - t0, joined,
+	printf("ms=%.3f count=%ld %s=%ld %s=%ld %s=%ld%s checksum=%llu\n", t1 - t0, joined,
 		   status_names[0], per_status[0], status_names[1], per_status[1],
-		   status_names[2], per_status[2], (unsigned long long) checksum);
+		   status_names[2], per_status[2], sched_since(s0), (unsigned long long) checksum);
 	return joined == (long) nids ? 0 : 1;
 }
 
@@ -586,6 +630,7 @@ mode_create(int n, int conc, const char *prefix)
 	Slot		slots[MAX_CONC];
 	int			created = 0;
 	double		t0, t1;
+	Sched		s0;
 
 	if (conc < 1 || conc > MAX_CONC)
 		die("concurrency must be between 1 and 64", NULL);
@@ -594,6 +639,7 @@ mode_create(int n, int conc, const char *prefix)
 	for (int i = 0; i < conc; i++)
 		slots[i].easy = new_easy(&slots[i].buf);
 
+	s0 = sched_now();
 	t0 = now_ms();
 	if (conc == 1)
 	{
@@ -648,7 +694,8 @@ mode_create(int n, int conc, const char *prefix)
 		curl_multi_cleanup(multi);
 	}
 	t1 = now_ms();
-	printf("ms=%.3f count=%d checksum=%llu\n", t1 - t0, created, (unsigned long long) checksum);
+	printf("ms=%.3f count=%d%s checksum=%llu\n", t1 - t0, created, sched_since(s0),
+		   (unsigned long long) checksum);
 	for (int i = 0; i < conc; i++)
 	{
 		curl_easy_cleanup(slots[i].easy);

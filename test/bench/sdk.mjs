@@ -74,29 +74,37 @@ async function listAll(limit, visit) {
 }
 
 const t = () => performance.now();
+// CPU time of the whole process (all threads) since c0, in ms.
+const cpuSince = (c0) => {
+	const c = process.cpuUsage(c0);
+	return (c.user + c.system) / 1000;
+};
 let out;
 switch (mode) {
 	case "get": {
 		const [id, n] = [args[0], Number(args[1])];
 		await orq.apiKeys.get({ apiKeyId: id });
 		let found = 0;
+		const c0 = process.cpuUsage();
 		const t0 = t();
 		for (let i = 0; i < n; i++) {
 			const row = toRow(await orq.apiKeys.get({ apiKeyId: id }));
 			if (row.id) found++;
 		}
 		const ms = t() - t0;
-		out = { ms, count: found, us_per_call: (ms * 1000) / n };
+		out = { ms, count: found, us_per_call: (ms * 1000) / n, cpu_ms: cpuSince(c0) };
 		break;
 	}
 	case "list": {
 		const limit = Number(args[0]);
 		const h0 = hwmKb();
+		const c0 = process.cpuUsage();
 		const t0 = t();
 		const count = await listAll(limit);
 		const ms = t() - t0;
+		const cpu_ms = cpuSince(c0);
 		const h1 = hwmKb();
-		out = { ms, count, hwm_kb: h1, hwm_growth_kb: h1 - h0 };
+		out = { ms, count, hwm_kb: h1, hwm_growth_kb: h1 - h0, cpu_ms };
 		break;
 	}
 	case "create": {
@@ -110,13 +118,15 @@ switch (mode) {
 				if (k.token && toRow(k).id) created++;
 			}
 		};
+		const c0 = process.cpuUsage();
 		const t0 = t();
 		await Promise.all(Array.from({ length: conc }, worker));
-		out = { ms: t() - t0, count: created };
+		out = { ms: t() - t0, count: created, cpu_ms: cpuSince(c0) };
 		break;
 	}
 	case "report": {
 		const ids = readFileSync(args[0], "utf8").split("\n").filter(Boolean);
+		const c0 = process.cpuUsage();
 		const t0 = t();
 		const byId = new Map();
 		await listAll(200, (row) => byId.set(row.id, row.status));
@@ -129,7 +139,7 @@ switch (mode) {
 				joined++;
 			}
 		}
-		out = { ms: t() - t0, count: joined, ...perStatus };
+		out = { ms: t() - t0, count: joined, cpu_ms: cpuSince(c0), ...perStatus };
 		break;
 	}
 	case "cold": {

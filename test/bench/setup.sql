@@ -26,20 +26,33 @@ LANGUAGE sql AS $$
     SELECT substring(pg_read_file('/proc/self/status') FROM field || ':\s*(\d+)')::bigint
 $$;
 
+-- This backend's CPU time and run-queue wait so far, in ms (/proc/self/schedstat: time on
+-- a CPU, time waiting for one; the backend has one thread).
+CREATE FUNCTION bench.sched(OUT cpu_ms float8, OUT wait_ms float8)
+LANGUAGE sql AS $$
+    SELECT split_part(s, ' ', 1)::float8 / 1e6, split_part(s, ' ', 2)::float8 / 1e6
+    FROM pg_read_file('/proc/self/schedstat') AS s
+$$;
+
 -- Runs warm (untimed, e.g. a first call that sets up the connection), then times work on
 -- the server with clock_timestamp(): no client round trip is in ms.  n is the count work
--- returns (a SELECT of one number) or the rows it processed (INSERT, DO).  hwm0/hwm1 are
--- the backend's VmHWM just before and just after work.
+-- returns (a SELECT of one number) or the rows it processed (INSERT).  hwm0/hwm1 are the
+-- backend's VmHWM just before and just after work; cpu_ms and wait_ms its CPU time and
+-- run-queue wait during work.
 CREATE FUNCTION bench.time_it(warm text, work text,
-                              OUT ms float8, OUT n bigint, OUT hwm0_kb bigint, OUT hwm1_kb bigint)
+                              OUT ms float8, OUT n bigint, OUT hwm0_kb bigint, OUT hwm1_kb bigint,
+                              OUT cpu_ms float8, OUT wait_ms float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     t0 timestamptz;
+    s0 record;
+    s1 record;
 BEGIN
     IF warm IS NOT NULL THEN
         EXECUTE warm;
     END IF;
     hwm0_kb := bench.vm('VmHWM');
+    s0 := bench.sched();
     t0 := clock_timestamp();
     IF work ~* '^\s*(SELECT|WITH)' THEN
         EXECUTE work INTO n;
@@ -48,7 +61,10 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
     END IF;
     ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    s1 := bench.sched();
     hwm1_kb := bench.vm('VmHWM');
+    cpu_ms := s1.cpu_ms - s0.cpu_ms;
+    wait_ms := s1.wait_ms - s0.wait_ms;
 END
 $$;
 
@@ -169,7 +185,7 @@ if rk is None:
 
 def pages():
     params = {"source": "router", "limit": 200}
-    while True:
+    for _ in range(100000):
         r = rk["session"].get(rk["url"] + "/v2/api-keys", params=params, timeout=30)
         r.raise_for_status()
         body = r.json()

@@ -1,0 +1,942 @@
+#!/usr/bin/env python3
+"""The routerkeys benchmark driver, run by test/bench/run.sh inside the test bed of test/run.sh.
+
+Runs each workload for each client, in alternation (the client order rotates from round to
+round), for RK_BENCH_ROUNDS rounds (default 3), then prints one table of medians, ratios to
+the raw C client and the targets' pass/miss.  Writes test/bench/out/results.csv (one line a
+row of the table, every sample included), report.txt (what is printed) and plans.txt (the
+plans of the measured statements).
+
+Clients: routerkeys (functions, view, foreign table), raw C (rawc.c: libcurl + json-c, the
+practical limit), PL/Python with requests.Session (schema bench_py of setup.sql) and the
+vendor's SDK @orq-ai/node (sdk.mjs).  SQL clients are timed on the server, inside one
+statement (bench.time_it: clock_timestamp() around the work, after an untimed warm-up call
+in the same session, so the HTTP connection is open); rawc and sdk.mjs time themselves the
+same way; W5's cold calls are timed end to end, process start included.  Every measurement
+also records the CPU time of the process doing the work (the backend for SQL clients), shown
+as "cpu%" of the elapsed time: near 100% means that process is the bottleneck, lower means
+it waits (for the stub, or for a CPU other work holds).
+
+Needs the environment of test/run.sh: PGHOST, PGPORT, PGUSER, PGDATABASE, RK_STUB_URL.
+Optional: RK_BENCH_ROUNDS (3; 0 runs no workload), RK_BENCH_BUDGET_S (540: no workload starts
+that would likely end past it, judging by its previous run), RK_BENCH_PERF=1 (then profile the routerkeys backend with
+perf during W1 and W2 into out/perf-*.txt), RK_BENCH_CLIENTS (e.g. "rawc,routerkeys": only
+those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those), RK_BENCH_SKIP (set by run.sh:
+"client=why;...").
+
+Timings are reported, never asserted: the exit status is non-zero only when a measurement
+could not be made (an error, a wrong count, a timeout), after one retry.
+"""
+import csv
+import datetime
+import hashlib
+import itertools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+OUT = os.path.join(HERE, "out")
+RAWC = os.path.join(OUT, "rawc")
+SDK = os.path.join(HERE, "sdk.mjs")
+STUB = os.environ["RK_STUB_URL"].rstrip("/")
+ROUNDS = int(os.environ.get("RK_BENCH_ROUNDS", "3"))
+BUDGET_S = float(os.environ.get("RK_BENCH_BUDGET_S", "540"))
+PERF = os.environ.get("RK_BENCH_PERF") == "1"
+
+N_GET = 2000          # W1 calls
+N_LIST = 100000       # W2 keys
+N_CREATE = 2000       # W3 creates
+LATENCY_MS = 10       # W3 latency the stub adds
+N_REPORT = 10000      # W4 tenants
+PAGE = 200            # page_size / limit
+REPS = {"W1": 2, "W4": 2}   # measurements per round of the quick workloads (others: 1)
+COLD_REPS = 5         # W5 cold calls per round and client (the SDK: 2, it takes seconds)
+STEP_TIMEOUT_S = 120  # any one measurement
+
+HAVE = {c: True for c in ("rawc", "routerkeys", "plpython", "sdk", "wrk")}
+SKIPPED = {}          # client -> why
+ERRORS = []           # (row key, message)
+START = time.monotonic()
+
+
+def log(msg):
+    print(f"[{time.monotonic() - START:6.1f}s] {msg}", flush=True)
+
+
+# --- the stub's admin API -------------------------------------------------------------------
+
+def admin(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(STUB + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        text = r.read().decode()
+    return json.loads(text) if text else {}
+
+
+def stub_reset(latency_ms=0):
+    admin("POST", "/__admin/reset")
+    if latency_ms:
+        admin("POST", "/__admin/config", {"latency_ms": latency_ms})
+
+
+def stub_seed(n):
+    """Seeds n keys; the id of the newest."""
+    return admin("POST", "/__admin/seed", {"count": n})["last_id"]
+
+
+def stub_keys():
+    return admin("GET", "/__admin/state")["keys"]
+
+
+# --- psql sessions --------------------------------------------------------------------------
+
+class SqlError(Exception):
+    pass
+
+
+def lit(s):
+    return "NULL" if s is None else "'" + s.replace("'", "''") + "'"
+
+
+class Session:
+    """One psql process, so one backend, fed statements on its standard input."""
+
+    _markers = itertools.count()
+
+    def __init__(self):
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err)
+        self.buf = b""
+        self.query(f"SET statement_timeout = '{STEP_TIMEOUT_S}s'")
+        self.pid = int(self.query("SELECT pg_backend_pid()")[0][0])
+
+    def query(self, sql, timeout=STEP_TIMEOUT_S + 10):
+        marker = f"@@rk-bench-{next(self._markers)}@@".encode()
+        self.proc.stdin.write(sql.rstrip().rstrip(";").encode() + b";\n\\echo " + marker + b"\n")
+        self.proc.stdin.flush()
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while marker + b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close(kill=True)
+                raise SqlError(f"timed out after {timeout:.0f}s: {sql[:120]}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                self.proc.wait(timeout=10)
+                self.err.seek(0)
+                raise SqlError(self.err.read().decode(errors="replace").strip() or
+                               f"psql exited with status {self.proc.returncode}")
+            self.buf += data
+        out, _, self.buf = self.buf.partition(marker + b"\n")
+        return [line.split("\t") for line in out.decode().splitlines() if line]
+
+    def close(self, kill=False):
+        if self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close(kill=exc[0] is not None)
+
+
+def psql(sql):
+    """One statement in a session of its own; its rows."""
+    with Session() as s:
+        return s.query(sql)
+
+
+def time_sql(work, warm=None, before=(), expect=None, perf=None):
+    """Times work in a new backend, after warm: {ms, n, mem_kb, cpu_ms, wait_ms}."""
+    with Session() as s:
+        for stmt in before:
+            s.query(stmt)
+        recorder = None
+        if perf:
+            if warm:
+                s.query(warm)
+                warm = None
+            recorder = subprocess.Popen(["perf", "record", "-g", "-F", "2999", "-o", perf,
+                                         "-p", str(s.pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        try:
+            ms, n, hwm0, hwm1, cpu, wait = s.query(
+                f"SELECT * FROM bench.time_it({lit(warm)}, {lit(work)})")[0]
+        finally:
+            if recorder:
+                recorder.send_signal(signal.SIGINT)
+                recorder.wait(timeout=60)
+    if expect is not None and int(n) != expect:
+        raise SqlError(f"expected {expect}, got {n}: {work[:100]}")
+    return {"ms": float(ms), "n": int(n), "mem_kb": int(hwm1) - int(hwm0),
+            "cpu_ms": float(cpu), "wait_ms": float(wait)}
+
+
+# --- external clients -----------------------------------------------------------------------
+
+def run_kv(argv, expect=None, timeout=STEP_TIMEOUT_S):
+    """Runs rawc or sdk.mjs; its key=value line as a dict of floats."""
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{os.path.basename(argv[0])} {argv[1]} failed "
+                           f"({p.returncode}): {(p.stderr or p.stdout).strip()[:400]}")
+    line = p.stdout.strip().splitlines()[-1]
+    kv = {k: float(v) for k, v in (f.split("=", 1) for f in line.split())}
+    if expect is not None and int(kv["count"]) != expect:
+        raise RuntimeError(f"expected {expect}, got {kv['count']:.0f}: {' '.join(argv[:2])}")
+    return kv
+
+
+def rawc(*args, expect=None):
+    return run_kv([RAWC, args[0], STUB, *map(str, args[1:])], expect)
+
+
+def sdk(*args, expect=None):
+    return run_kv(["node", SDK, args[0], STUB, *map(str, args[1:])], expect)
+
+
+def wall_ms(argv, expect_out, timeout=60):
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    ms = (time.perf_counter() - t0) * 1000
+    if p.returncode != 0 or expect_out not in p.stdout:
+        raise RuntimeError(f"{' '.join(argv[:3])}: status {p.returncode}, "
+                           f"{(p.stderr or p.stdout).strip()[:300]}")
+    return ms
+
+
+# A measurement returns {row key: (value, cpu% or None)}; these make that from the above.
+
+def scaled(d, factor):
+    """A time_sql / run_kv result as (ms * factor, cpu%, run-queue wait%)."""
+    pct = {k: None if d.get(k) is None or not d["ms"] else 100 * d[k] / d["ms"]
+           for k in ("cpu_ms", "wait_ms")}
+    return (d["ms"] * factor, pct["cpu_ms"], pct["wait_ms"])
+
+
+# --- the table's rows -----------------------------------------------------------------------
+
+class Row:
+    def __init__(self, key, workload, client, unit, who, ref):
+        self.key, self.workload, self.client, self.unit = key, workload, client, unit
+        self.who = who          # which client family (for skipping)
+        self.ref = ref          # key of the raw C row to divide by
+        self.samples = []
+        self.cpu = []
+        self.wait = []
+        self.error = None
+
+    def median(self):
+        return statistics.median(self.samples) if self.samples else None
+
+    def cpu_median(self):
+        return statistics.median(self.cpu) if self.cpu else None
+
+    def wait_median(self):
+        return statistics.median(self.wait) if self.wait else None
+
+
+ROWS = {}
+
+
+def row(key, workload, client, unit, who, ref=None):
+    ROWS[key] = Row(key, workload, client, unit, who, ref)
+
+
+W1 = f"W1 get_key x{N_GET}, warm session"
+W2 = "W2 list 100 000 keys, count"
+W2M = "W2 peak memory growth"
+W3S = f"W3 create {N_CREATE}, +{LATENCY_MS} ms, one at a time"
+W3C = f"W3 create {N_CREATE}, +{LATENCY_MS} ms, concurrent"
+W4J = "W4 report: 10 000 tenants JOIN status"
+W4L = "W4 list 10 000 keys (W2 at W4's size)"
+W5 = "W5 cold first call, new process"
+CAP = "stub capacity (wrk, keep-alive)"
+
+row("cap/get4", CAP, "GET one key, -c4 -t2 -d5s", "req/s", "wrk")
+row("cap/get1", CAP, "GET one key, -c1 -t1 -d3s", "us/req", "wrk")
+row("cap/list1", CAP, f"GET a page of {PAGE}, -c1 -t1 -d3s", "ms/page", "wrk")
+
+row("w1/rawc", W1, "raw C (libcurl easy, keep-alive)", "us/call", "rawc")
+row("w1/rk_get", W1, "routerkeys get_key() LATERAL", "us/call", "routerkeys", "w1/rawc")
+row("w1/rk_ft", W1, "routerkeys foreign table, PL/pgSQL loop", "us/call", "routerkeys",
+    "w1/rawc")
+row("w1/py", W1, "PL/Python requests.Session", "us/call", "plpython", "w1/rawc")
+row("w1/sdk", W1, "Node SDK @orq-ai/node", "us/call", "sdk", "w1/rawc")
+
+row("w2/rawc", W2, "raw C", "s", "rawc")
+row("w2/rk_view", W2, "routerkeys view routerkeys.keys", "s", "routerkeys", "w2/rawc")
+row("w2/rk_fn", W2, "routerkeys list_keys()", "s", "routerkeys", "w2/rawc")
+row("w2/rk_ft", W2, "routerkeys foreign table router_keys", "s", "routerkeys", "w2/rawc")
+row("w2/py", W2, "PL/Python (generator)", "s", "plpython", "w2/rawc")
+row("w2/sdk", W2, "Node SDK", "s", "sdk", "w2/rawc")
+row("w2m/rawc", W2M, "raw C (process)", "MB", "rawc")
+row("w2m/rk_view", W2M, "routerkeys view (backend)", "MB", "routerkeys")
+row("w2m/rk_fn", W2M, "routerkeys list_keys() (backend)", "MB", "routerkeys")
+row("w2m/rk_ft", W2M, "routerkeys foreign table (backend)", "MB", "routerkeys")
+row("w2m/py", W2M, "PL/Python (backend)", "MB", "plpython")
+row("w2m/sdk", W2M, "Node SDK (process)", "MB", "sdk")
+
+row("w3/rawc_1", W3S, "raw C (serial, keep-alive)", "s", "rawc")
+row("w3/rk_trig", W3S, "routerkeys create_key() row trigger", "s", "routerkeys", "w3/rawc_1")
+row("w3/py_trig", W3S, "PL/Python create row trigger", "s", "plpython", "w3/rawc_1")
+for _c in (16, 32):
+    row(f"w3/rawc_{_c}", W3C, f"{_c} at once: raw C (curl multi)", "s", "rawc")
+    row(f"w3/rk_ft_{_c}", W3C, f"{_c} at once: routerkeys FT batch_size {_c}", "s",
+        "routerkeys", f"w3/rawc_{_c}")
+    row(f"w3/sdk_{_c}", W3C, f"{_c} at once: Node SDK, {_c} workers", "s", "sdk",
+        f"w3/rawc_{_c}")
+
+row("w4/rawc", W4J, "raw C (list + hash)", "ms", "rawc")
+row("w4/rk_view", W4J, "routerkeys JOIN routerkeys.keys", "ms", "routerkeys", "w4/rawc")
+row("w4/rk_ft", W4J, "routerkeys JOIN router_keys (FT)", "ms", "routerkeys", "w4/rawc")
+row("w4/py", W4J, "PL/Python JOIN bench_py.list_keys()", "ms", "plpython", "w4/rawc")
+row("w4/sdk", W4J, "Node SDK (list + Map)", "ms", "sdk", "w4/rawc")
+row("w4l/rawc", W4L, "raw C", "ms", "rawc")
+row("w4l/rk_view", W4L, "routerkeys view", "ms", "routerkeys", "w4l/rawc")
+row("w4l/rk_ft", W4L, "routerkeys foreign table", "ms", "routerkeys", "w4l/rawc")
+row("w4l/py", W4L, "PL/Python", "ms", "plpython", "w4l/rawc")
+row("w4l/sdk", W4L, "Node SDK", "ms", "sdk", "w4l/rawc")
+
+row("w5/rawc", W5, "raw C (rawc cold)", "ms", "rawc")
+row("w5/psql1", W5, "psql -c 'SELECT 1' (baseline)", "ms", "routerkeys", "w5/rawc")
+row("w5/rk_get", W5, "psql -c get_key()", "ms", "routerkeys", "w5/rawc")
+row("w5/rk_ft", W5, "psql -c FT WHERE id = ...", "ms", "routerkeys", "w5/rawc")
+row("w5/py", W5, "psql -c bench_py.get_key()", "ms", "plpython", "w5/rawc")
+row("w5/sdk", W5, "node sdk.mjs cold", "ms", "sdk", "w5/rawc")
+
+
+def record(key, fn):
+    """Runs one measurement (once more after a failure) and files its samples."""
+    r = ROWS[key]
+    if not HAVE.get(r.who, True):
+        return
+    for attempt in (1, 2):
+        try:
+            result = fn()
+            break
+        except Exception as e:  # noqa: BLE001 - reported, the run goes on
+            msg = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+            log(f"  {key}: ERROR {msg}" + (" (trying once more)" if attempt == 1 else ""))
+            if attempt == 2:
+                r.error = msg
+                ERRORS.append((key, msg))
+                return
+    if not isinstance(result, dict):
+        result = {key: result}
+    shown = []
+    for k, v in result.items():
+        value, cpu, wait = v if isinstance(v, tuple) else (v, None, None)
+        ROWS[k].samples.append(value)
+        if cpu is not None:
+            ROWS[k].cpu.append(cpu)
+        if wait is not None:
+            ROWS[k].wait.append(wait)
+        shown.append(f"{k} {value:.4g} {ROWS[k].unit}" + (f" (cpu {cpu:.0f}%)" if cpu else ""))
+    log("  " + ", ".join(shown))
+
+
+def rotate(items, n):
+    n %= len(items)
+    return items[n:] + items[:n]
+
+
+# --- the workloads --------------------------------------------------------------------------
+
+def w1(rnd):
+    stub_reset()
+    key_id = stub_seed(1000)
+    one = f"SELECT count(*) FROM routerkeys.get_key({lit(key_id)})"
+    loop = (f"SELECT count(*) FROM generate_series(1, {N_GET}) g, "
+            f"LATERAL routerkeys.get_key({lit(key_id)} || left(g::text, 0))")
+    py_one = f"SELECT count(*) FROM bench_py.get_key({lit(key_id)})"
+    py_loop = (f"SELECT count(*) FROM generate_series(1, {N_GET}) g, "
+               f"LATERAL bench_py.get_key({lit(key_id)} || left(g::text, 0))")
+    per_call = 1000 / N_GET
+    steps = [
+        ("w1/rawc", lambda: scaled(rawc("get", key_id, N_GET, expect=N_GET), per_call)),
+        ("w1/rk_get", lambda: scaled(time_sql(loop, one, expect=N_GET), per_call)),
+        ("w1/rk_ft", lambda: scaled(time_sql(
+            f"SELECT bench.ft_get_loop({lit(key_id)}, {N_GET})",
+            f"SELECT bench.ft_get_loop({lit(key_id)}, 1)", expect=N_GET), per_call)),
+        ("w1/py", lambda: scaled(time_sql(py_loop, py_one, expect=N_GET), per_call)),
+        ("w1/sdk", lambda: scaled(sdk("get", key_id, N_GET, expect=N_GET), per_call)),
+    ]
+    for rep in range(REPS["W1"]):
+        for key, fn in rotate(steps, rnd + rep):
+            record(key, fn)
+
+
+def w2(rnd):
+    stub_reset()
+    key_id = stub_seed(N_LIST)
+    warm = f"SELECT count(*) FROM routerkeys.get_key({lit(key_id)})"
+    warm_ft = f"SELECT count(*) FROM router_keys WHERE id = {lit(key_id)}"
+    warm_py = f"SELECT count(*) FROM bench_py.get_key({lit(key_id)})"
+
+    def sql(name, work, w):
+        def run():
+            d = time_sql(work, w, expect=N_LIST)
+            return {f"w2/{name}": scaled(d, 1e-3), f"w2m/{name}": d["mem_kb"] / 1024}
+        return run
+
+    def ext(fn, name):
+        def run():
+            d = fn("list", PAGE, expect=N_LIST)
+            return {f"w2/{name}": scaled(d, 1e-3), f"w2m/{name}": d["hwm_growth_kb"] / 1024}
+        return run
+
+    steps = [
+        ("w2/rawc", ext(rawc, "rawc")),
+        ("w2/rk_view", sql("rk_view", "SELECT count(*) FROM routerkeys.keys", warm)),
+        ("w2/rk_fn", sql("rk_fn", "SELECT count(*) FROM routerkeys.list_keys()", warm)),
+        ("w2/rk_ft", sql("rk_ft", "SELECT count(*) FROM router_keys", warm_ft)),
+        ("w2/py", sql("py", "SELECT count(*) FROM bench_py.list_keys()", warm_py)),
+        ("w2/sdk", ext(sdk, "sdk")),
+    ]
+    for key, fn in rotate(steps, rnd):
+        record(key, fn)
+
+
+NO_KEY = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"   # a well-formed id the stub does not have
+ONCE = ("w3/rawc_1", "w3/py_trig")      # W3 rows measured in the first round only
+
+
+def w3_step(fn):
+    """Resets the stub (names must not collide), sets the latency, runs fn, checks the count."""
+    def run():
+        stub_reset(LATENCY_MS)
+        value = fn()
+        live = stub_keys()
+        if live != N_CREATE:
+            raise RuntimeError(f"the stub holds {live} keys, expected {N_CREATE}")
+        return value
+    return run
+
+
+def w3(rnd):
+    rows = f"SELECT g, 'w3-' || g FROM generate_series(1, {N_CREATE}) g"
+    warm = f"SELECT count(*) FROM routerkeys.get_key({lit(NO_KEY)})"
+    warm_py = f"SELECT count(*) FROM bench_py.get_key({lit(NO_KEY)})"
+
+    def ft(c):
+        return lambda: scaled(time_sql(
+            f"INSERT INTO router_keys (name) SELECT 'w3-' || g FROM generate_series(1, {N_CREATE}) g",
+            warm, expect=N_CREATE,
+            before=[f"ALTER FOREIGN TABLE router_keys OPTIONS (SET batch_size '{c}')"]), 1e-3)
+
+    steps = [
+        ("w3/rawc_1", lambda: scaled(rawc("create", N_CREATE, 1, "w3-", expect=N_CREATE), 1e-3)),
+        ("w3/rk_trig", lambda: scaled(time_sql(
+            f"INSERT INTO bench.tenants (id, name) {rows}", warm, expect=N_CREATE,
+            before=["TRUNCATE bench.tenants, bench.tenant_tokens"]), 1e-3)),
+        ("w3/py_trig", lambda: scaled(time_sql(
+            f"INSERT INTO bench_py.tenants (id, name) {rows}", warm_py, expect=N_CREATE,
+            before=["TRUNCATE bench_py.tenants, bench_py.tenant_tokens"]), 1e-3)),
+    ]
+    for c in (16, 32):
+        steps += [
+            (f"w3/rawc_{c}", lambda c=c: scaled(rawc("create", N_CREATE, c, "w3-",
+                                                     expect=N_CREATE), 1e-3)),
+            (f"w3/rk_ft_{c}", ft(c)),
+            (f"w3/sdk_{c}", lambda c=c: scaled(sdk("create", N_CREATE, c, "w3-",
+                                                   expect=N_CREATE), 1e-3)),
+        ]
+    if rnd > 0:     # latency-bound references, run in the first round only (~47 s)
+        steps = [(k, fn) for k, fn in steps if k not in ONCE]
+    try:
+        for key, fn in rotate(steps, rnd):
+            record(key, w3_step(fn))
+    finally:
+        stub_reset()
+        admin("POST", "/__admin/config", {"latency_ms": 0})
+
+
+IDS_FILE = os.path.join(OUT, "report_ids.txt")
+
+
+def report_tenants(s):
+    """Fills bench.report_tenants with the ids of the keys the stub holds."""
+    s.query("TRUNCATE bench.report_tenants")
+    s.query("INSERT INTO bench.report_tenants "
+            "SELECT row_number() OVER (), id FROM routerkeys.list_keys()")
+    s.query("ANALYZE bench.report_tenants")
+
+
+def w4(rnd):
+    stub_reset()
+    key_id = stub_seed(N_REPORT)
+    with Session() as s:
+        report_tenants(s)
+        ids = [r[0] for r in s.query("SELECT key_id FROM bench.report_tenants ORDER BY id")]
+    if len(ids) != N_REPORT:
+        raise RuntimeError(f"report set-up: {len(ids)} tenants")
+    with open(IDS_FILE, "w") as f:
+        f.write("\n".join(ids) + "\n")
+
+    def join(src):
+        return (f"SELECT sum(c) FROM (SELECT k.status, count(*) AS c FROM bench.report_tenants t "
+                f"JOIN {src} k ON k.id = t.key_id GROUP BY k.status) r")
+
+    warm = f"SELECT count(*) FROM routerkeys.get_key({lit(key_id)})"
+    warm_ft = f"SELECT count(*) FROM router_keys WHERE id = {lit(key_id)}"
+    warm_py = f"SELECT count(*) FROM bench_py.get_key({lit(key_id)})"
+
+    def sql(work, w):
+        return lambda: scaled(time_sql(work, w, expect=N_REPORT), 1)
+
+    pairs = [
+        [("w4/rawc", lambda: scaled(rawc("report", IDS_FILE, expect=N_REPORT), 1)),
+         ("w4l/rawc", lambda: scaled(rawc("list", PAGE, expect=N_REPORT), 1))],
+        [("w4/rk_view", sql(join("routerkeys.keys"), warm)),
+         ("w4l/rk_view", sql("SELECT count(*) FROM routerkeys.keys", warm))],
+        [("w4/rk_ft", sql(join("router_keys"), warm_ft)),
+         ("w4l/rk_ft", sql("SELECT count(*) FROM router_keys", warm_ft))],
+        [("w4/py", sql(join("bench_py.list_keys()"), warm_py)),
+         ("w4l/py", sql("SELECT count(*) FROM bench_py.list_keys()", warm_py))],
+        [("w4/sdk", lambda: scaled(sdk("report", IDS_FILE, expect=N_REPORT), 1)),
+         ("w4l/sdk", lambda: scaled(sdk("list", PAGE, expect=N_REPORT), 1))],
+    ]
+    for rep in range(REPS["W4"]):
+        for pair in rotate(pairs, rnd + rep):
+            for key, fn in (pair if (rnd + rep) % 2 == 0 else pair[::-1]):
+                record(key, fn)
+
+
+def w5(rnd):
+    stub_reset()
+    key_id = stub_seed(10)
+    q = ["psql", "-X", "-A", "-t", "-c"]
+    steps = [
+        ("w5/rawc", [RAWC, "cold", STUB, key_id], "count=1"),
+        ("w5/psql1", q + ["SELECT 1"], "1"),
+        ("w5/rk_get", q + [f"SELECT status FROM routerkeys.get_key({lit(key_id)})"], "active"),
+        ("w5/rk_ft", q + [f"SELECT status FROM router_keys WHERE id = {lit(key_id)}"], "active"),
+        ("w5/py", q + [f"SELECT status FROM bench_py.get_key({lit(key_id)})"], "active"),
+        ("w5/sdk", ["node", SDK, "cold", STUB, key_id], "count=1"),
+    ]
+    for rep in range(COLD_REPS):
+        for key, argv, expect_out in rotate(steps, rnd + rep):
+            if key == "w5/sdk" and rep >= 2:
+                continue
+            record(key, lambda a=argv, e=expect_out: wall_ms(a, e))
+
+
+WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5)]
+if os.environ.get("RK_BENCH_WORKLOADS"):
+    WORKLOADS = [w for w in WORKLOADS if w[0] in os.environ["RK_BENCH_WORKLOADS"].split(",")]
+
+
+# --- stub capacity, plans, profile ------------------------------------------------------------
+
+def wrk(url, conns, threads, secs):
+    p = subprocess.run(["wrk", f"-c{conns}", f"-t{threads}", f"-d{secs}s",
+                        "-H", "Authorization: Bearer rk-test-provisioning-valid", url],
+                       capture_output=True, text=True, timeout=secs + 30)
+    m = re.search(r"Requests/sec:\s*([\d.]+)", p.stdout)
+    if p.returncode != 0 or not m or "Non-2xx" in p.stdout:
+        raise RuntimeError(f"wrk: {(p.stdout + p.stderr).strip()[-300:]}")
+    return float(m.group(1))
+
+
+def capacity():
+    if not HAVE["wrk"]:
+        return
+    stub_reset()
+    key_id = stub_seed(N_LIST)
+    log("stub capacity with wrk")
+    record("cap/get4", lambda: wrk(f"{STUB}/v2/api-keys/{key_id}", 4, 2, 5))
+    record("cap/get1", lambda: 1e6 / wrk(f"{STUB}/v2/api-keys/{key_id}", 1, 1, 3))
+    record("cap/list1", lambda: 1e3 / wrk(f"{STUB}/v2/api-keys?source=router&limit={PAGE}",
+                                          1, 1, 3))
+
+
+def plans():
+    """EXPLAIN of the measured SQL, for readers (out/plans.txt), on 10 000 keys."""
+    stub_reset()
+    key_id = stub_seed(N_REPORT)
+    stmts = [
+        f"SELECT count(*) FROM generate_series(1, {N_GET}) g, "
+        f"LATERAL routerkeys.get_key({lit(key_id)} || left(g::text, 0))",
+        f"SELECT status FROM router_keys WHERE id = {lit(key_id)}",
+        "SELECT count(*) FROM routerkeys.keys",
+        "SELECT count(*) FROM router_keys",
+        f"INSERT INTO bench.tenants (id, name) SELECT g, 'w3-' || g "
+        f"FROM generate_series(1, {N_CREATE}) g",
+        f"INSERT INTO router_keys (name) SELECT 'w3-' || g FROM generate_series(1, {N_CREATE}) g",
+        "SELECT k.status, count(*) FROM bench.report_tenants t "
+        "JOIN routerkeys.keys k ON k.id = t.key_id GROUP BY k.status",
+        "SELECT k.status, count(*) FROM bench.report_tenants t "
+        "JOIN router_keys k ON k.id = t.key_id GROUP BY k.status",
+    ]
+    with Session() as s, open(os.path.join(OUT, "plans.txt"), "w") as f:
+        report_tenants(s)
+        for stmt in stmts:
+            f.write(f"-- {stmt}\n")
+            f.write("\n".join(r[0] for r in s.query(f"EXPLAIN (VERBOSE) {stmt}")) + "\n\n")
+        s.query("TRUNCATE bench.report_tenants")
+
+
+def profile():
+    """perf record of the routerkeys backend during W1 and W2 (RK_BENCH_PERF=1)."""
+    if shutil.which("perf") is None:
+        log("profile: perf is not installed")
+        return
+    stub_reset()
+    key_id = stub_seed(N_LIST)
+    one = f"SELECT count(*) FROM routerkeys.get_key({lit(key_id)})"
+    runs = [
+        ("w1", f"SELECT count(*) FROM generate_series(1, {4 * N_GET}) g, "
+               f"LATERAL routerkeys.get_key({lit(key_id)} || left(g::text, 0))", one),
+        ("w2-view", "SELECT count(*) FROM routerkeys.keys", one),
+        ("w2-ft", "SELECT count(*) FROM router_keys",
+         f"SELECT count(*) FROM router_keys WHERE id = {lit(key_id)}"),
+    ]
+    for name, work, warm in runs:
+        data = os.path.join(OUT, f"perf-{name}.data")
+        for stale in (data, data + ".old"):
+            if os.path.exists(stale):
+                os.remove(stale)
+        time_sql(work, warm, perf=data)
+        with open(os.path.join(OUT, f"perf-{name}.txt"), "w") as f:
+            for args in (["--no-children", "--sort", "dso"],
+                         ["--no-children", "--sort", "dso,symbol"],
+                         ["--children", "--sort", "symbol"]):
+                p = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                    "--percent-limit", "0.7", *args],
+                                   capture_output=True, text=True, timeout=120)
+                f.write(p.stdout)
+        log(f"profile: out/perf-{name}.txt")
+
+
+# --- the table ------------------------------------------------------------------------------
+
+def med(key):
+    r = ROWS.get(key)
+    return r.median() if r else None
+
+
+def ratio(a, b):
+    a, b = med(a), med(b)
+    return a / b if a is not None and b else None
+
+
+def fmt_x(x):
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def judge(checks):
+    if any(ok is None for ok in checks):
+        return "n/a"
+    return "pass" if all(checks) else "MISS"
+
+
+def at_most(x, limit):
+    return None if x is None else x <= limit
+
+
+def at_least(x, limit):
+    return None if x is None else x >= limit
+
+
+def targets():
+    """row key -> (target, observed, result) for the rows that carry a target."""
+    t = {}
+    for k in ("w1/rk_get", "w1/rk_ft"):
+        vs_c, vs_py = ratio(k, "w1/rawc"), ratio("w1/py", k)
+        t[k] = ("<=1.3x raw C, >=3x faster than PL/Py",
+                f"{fmt_x(vs_c)}; PL/Py {fmt_x(vs_py)} slower",
+                judge([at_most(vs_c, 1.3), at_least(vs_py, 3)]))
+    for k in ("w2/rk_view", "w2/rk_fn", "w2/rk_ft"):
+        vs_c = ratio(k, "w2/rawc")
+        t[k] = ("<=1.3x raw C", fmt_x(vs_c), judge([at_most(vs_c, 1.3)]))
+    for k in ("w2m/rk_view", "w2m/rk_fn", "w2m/rk_ft"):
+        m = med(k)
+        t[k] = ("< 32 MB", "-" if m is None else f"{m:.1f} MB",
+                judge([None if m is None else m < 32]))
+    for c in (16, 32):
+        k = f"w3/rk_ft_{c}"
+        speedup = ratio("w3/rk_trig", k)
+        t[k] = (">=15x faster than one at a time", f"{fmt_x(speedup)} faster",
+                judge([at_least(speedup, 15)]))
+    for k, base in (("w4/rk_view", "w4l/rk_view"), ("w4/rk_ft", "w4l/rk_ft")):
+        r = ratio(k, base)
+        t[k] = ("<=1.5x its list of 10 000", f"{fmt_x(r)} its list", judge([at_most(r, 1.5)]))
+    return t
+
+
+def fmt_v(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}".replace(",", " ")
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def build_table():
+    tg = targets()
+    records = []
+    shown_vs = {}
+    ran = {name[1] for name, _ in WORKLOADS}
+    for r in ROWS.values():
+        if not r.key.startswith("cap/") and r.key[1] not in ran:
+            continue            # a workload RK_BENCH_WORKLOADS left out
+        m, cpu, wait = r.median(), r.cpu_median(), r.wait_median()
+        vs = ratio(r.key, r.ref) if r.ref else None
+        target, observed, result = tg.get(r.key, ("", "", ""))
+        if r.who in SKIPPED:
+            result = "skipped"
+        elif r.error and not r.samples:
+            result = "error"
+        shown_vs[r.key] = vs
+        records.append({
+            "key": r.key, "workload": r.workload, "client": r.client,
+            "median": "" if m is None else f"{m:.6g}", "unit": r.unit, "n": len(r.samples),
+            "ratio_vs_raw_c": "" if vs is None else f"{vs:.3f}",
+            "cpu_pct": "" if cpu is None else f"{cpu:.0f}",
+            "runqueue_wait_pct": "" if wait is None else f"{wait:.0f}",
+            "target": target, "observed": observed, "result": result,
+            "samples": " ".join(f"{v:.6g}" for v in r.samples),
+            "error": r.error or "",
+        })
+    cols = [("workload", 38), ("client", 40), ("median", 7), ("unit", 7), ("n", 2),
+            ("vs raw C", 8), ("cpu%", 4), ("rq%", 3), ("target", 36), ("observed", 24),
+            ("result", 7)]
+    lines = [" | ".join(name.ljust(w) for name, w in cols).rstrip(),
+             "-+-".join("-" * w for _, w in cols)]
+    last = None
+    for rec in records:
+        cells = [rec["workload"] if rec["workload"] != last else "", rec["client"],
+                 fmt_v(float(rec["median"])) if rec["median"] else "-", rec["unit"],
+                 str(rec["n"]),
+                 fmt_x(shown_vs[rec["key"]]) if shown_vs[rec["key"]] is not None else "",
+                 rec["cpu_pct"], rec["runqueue_wait_pct"], rec["target"], rec["observed"],
+                 rec["result"]]
+        last = rec["workload"]
+        lines.append(" | ".join(c.rjust(w) if name in ("median", "n", "cpu%", "rq%") else c.ljust(w)
+                                for c, (name, w) in zip(cells, cols)).rstrip())
+    return lines, records
+
+
+def so_digest():
+    """sha256 (12 digits) of the installed routerkeys.so: the code every new backend loads."""
+    try:
+        libdir = subprocess.run(["pg_config", "--pkglibdir"], capture_output=True, text=True,
+                                timeout=20).stdout.strip()
+        with open(os.path.join(libdir, "routerkeys.so"), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:12]
+    except (OSError, subprocess.TimeoutExpired):
+        return "unreadable"
+
+
+SO_START = None     # its digest when the run started
+SO_CHANGES = []     # (where, digest) each time it was found changed
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def machine():
+    def first(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    try:
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:
+        ncpu = os.cpu_count()
+    sdk_version = "?"
+    try:
+        sdk_dir = os.environ.get("RK_BENCH_SDK_DIR") or os.path.join(
+            TOP, "test", "fidelity", "node_modules", "orq-current")
+        with open(os.path.join(sdk_dir, "package.json")) as f:
+            sdk_version = json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        pass
+    requests_version = first(["python3", "-c", "import requests; print(requests.__version__)"])
+    return [
+        f"date:     {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"machine:  nproc {ncpu}, CPU {model}, memory {mem_kb / 1048576:.1f} GiB, "
+        f"{first(['uname', '-sr'])}; load average at start {loadavg()}",
+        f"versions: {psql('SELECT version()')[0][0].split(' on ')[0]}; "
+        f"libcurl {first(['curl-config', '--version']).split()[-1]}; "
+        f"json-c {first(['pkg-config', '--modversion', 'json-c'])}; "
+        f"node {first(['node', '--version'])}, @orq-ai/node {sdk_version}; "
+        f"requests {requests_version}; routerkeys at "
+        f"{first(['git', '-C', TOP, 'describe', '--always', '--dirty'])}, installed "
+        f"routerkeys.so sha256 {SO_START}",
+    ]
+
+
+NOTES = [
+    "median: of every sample (n) over the rounds.  vs raw C: the median divided by raw C's on "
+    "the same work (1.00x is the practical limit).",
+    "cpu%: CPU time of the process doing the work (the backend for SQL clients) over the "
+    "elapsed time.  rq%: the share of the elapsed time it was ready to run but waited for a "
+    "CPU held by another process (the stub, or other work on the machine): a high rq% means "
+    "a contended, noisy measurement.",
+    "W1, W2, W4: SQL clients timed inside the backend (clock_timestamp), after an untimed "
+    "warm-up call in the same session.  W1 foreign table: SELECT ... WHERE id = $1 in a "
+    "PL/pgSQL loop.",
+    "W2 peak memory growth: VmHWM after minus before the scan, of the backend or of the client "
+    "process.  W4: a GROUP BY status of 10 000 local tenants joined on key id; its target "
+    "compares each routerkeys join with the same client's list of the same 10 000 keys.",
+    "W3: the stub adds 10 ms to each request and is reset before each run; one at a time = a "
+    "row trigger calling create_key (as in the README); concurrent = INSERT ... SELECT into "
+    "the foreign table with batch_size 16 or 32.  raw C and PL/Python one at a time are "
+    "latency-bound references, measured in the first round only.",
+    "W5: wall time of a new process doing one call (psql: connection, backend start, "
+    "extension load, HTTP connection).",
+]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    wanted = os.environ.get("RK_BENCH_CLIENTS")
+    for c in HAVE:
+        if wanted and c not in wanted.split(","):
+            HAVE[c] = False
+            SKIPPED[c] = "not in RK_BENCH_CLIENTS"
+    for item in os.environ.get("RK_BENCH_SKIP", "").split(";"):
+        if item:
+            c, why = item.split("=", 1)
+            HAVE[c] = False
+            SKIPPED[c] = why
+    if shutil.which("wrk") is None and HAVE["wrk"]:
+        HAVE["wrk"] = False
+        SKIPPED["wrk"] = "wrk is not installed (apt-get install wrk)"
+
+    global SO_START
+    SO_START = so_digest()
+    info = machine()
+    for line in info:
+        log(line)
+    p = subprocess.run(["psql", "-X", "-q", "-v", f"stub_url={STUB}",
+                        "-v", f"have_plpython={'true' if HAVE['plpython'] else 'false'}",
+                        "-f", os.path.join(HERE, "setup.sql")],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        print(p.stdout + p.stderr, file=sys.stderr)
+        sys.exit("bench: setup.sql failed")
+
+    capacity()
+    plans()
+
+    rounds_done = 0
+    took = {}           # workload -> seconds of its last run
+    over = False
+    for rnd in range(ROUNDS):
+        for name, fn in WORKLOADS:
+            # No workload starts that would likely end past the budget (its last duration).
+            if name in took and time.monotonic() - START + took[name] > BUDGET_S:
+                log(f"stopping in round {rnd + 1}: {name} would likely end past the "
+                    f"{BUDGET_S:.0f} s budget (RK_BENCH_BUDGET_S)")
+                over = True
+                break
+            log(f"round {rnd + 1}/{ROUNDS} {name}")
+            t0 = time.monotonic()
+            try:
+                fn(rnd)
+            except Exception as e:  # noqa: BLE001 - a set-up failure costs this workload only
+                ERRORS.append((name, str(e)[:300]))
+                log(f"  {name}: ERROR {e}")
+            took[name] = time.monotonic() - t0
+            now = so_digest()
+            if now != (SO_CHANGES[-1][1] if SO_CHANGES else SO_START):
+                SO_CHANGES.append((f"round {rnd + 1} {name}", now))
+                log(f"  WARNING: the installed routerkeys.so changed (now {now})")
+        if over:
+            break
+        rounds_done += 1
+
+    if PERF:
+        try:
+            profile()
+        except Exception as e:  # noqa: BLE001
+            log(f"profile: ERROR {e}")
+
+    lines, records = build_table()
+    report = [
+        "",
+        f"routerkeys benchmark: {rounds_done} full round(s){' (budget reached)' if over else ''}, "
+        f"clients in alternation; "
+        f"run took {time.monotonic() - START:.0f} s; load average at end {loadavg()}",
+        *info,
+        f"stub:     {STUB} (test/stub/rkstub), page_size / limit {PAGE}",
+        "",
+        *lines,
+        "",
+        *NOTES,
+    ]
+    report += [f"WARNING: the installed routerkeys.so was replaced during {where} (now {d}; "
+               f"another 'make install' on this machine): routerkeys rows mix builds"
+               for where, d in SO_CHANGES]
+    report += [f"skipped {c}: {why}" for c, why in SKIPPED.items()]
+    report += [f"error {key}: {msg}" for key, msg in ERRORS]
+    text = "\n".join(report) + "\n"
+    print(text)
+    if ROUNDS == 0:     # a profile-only run keeps the last results
+        sys.exit(1 if ERRORS else 0)
+    with open(os.path.join(OUT, "report.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(OUT, "results.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(records[0].keys()))
+        w.writeheader()
+        w.writerows(records)
+    print(f"written: {os.path.relpath(OUT, TOP)}/results.csv, report.txt, plans.txt")
+    sys.exit(1 if ERRORS else 0)
+
+
+if __name__ == "__main__":
+    main()
