@@ -55,6 +55,7 @@ INSERT INTO tenants (id, name) VALUES (1, 'acme'), (2, 'globex'), (3, 'initech')
 \set ECHO queries
 SELECT name, active, status, token_prefix, created_at::timestamp(0) AS created_at
 FROM routerkeys.keys;
+SELECT name, status FROM routerkeys.list_keys(search => 'acme');
 \set ECHO none
 
 \echo
@@ -87,7 +88,16 @@ ORDER BY t.id;
 \set ECHO none
 
 \echo
-\echo '=== 7. What an error looks like: a wrong provisioning key, then a key that does not exist'
+\echo '=== 7. The same keys as a foreign table: the API does the filtering EXPLAIN shows'
+\echo
+\set ECHO queries
+IMPORT FOREIGN SCHEMA router FROM SERVER ai_router INTO public;
+EXPLAIN (COSTS OFF) SELECT name FROM router_keys WHERE status = 'disabled';
+UPDATE router_keys SET active = true WHERE status = 'disabled' RETURNING name, active, status;
+\set ECHO none
+
+\echo
+\echo '=== 8. What an error looks like: a wrong provisioning key, then a key that does not exist'
 \echo
 \set ECHO queries
 ALTER USER MAPPING FOR CURRENT_USER SERVER ai_router
