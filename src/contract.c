@@ -33,8 +33,40 @@
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #define RK_JSON_MAX_DEPTH 64
+
+/*
+ * Checks the text of a value json-c has read, for what json-c takes in
+ * strict mode but JSON does not: a member name in single quotes, and
+ * \u0000, which json-c reads as a NUL character (cutting a member name
+ * there without a word).  Returns the problem, or NULL.
+ */
+static const char *
+check_tokens(const char *body, size_t len)
+{
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		if (!in_string)
+		{
+			if (body[i] == '\'')
+				return "The response body is not valid JSON (a name in single quotes).";
+			in_string = body[i] == '"';
+		}
+		else if (body[i] == '"')
+			in_string = false;
+		else if (body[i] == '\\')
+		{
+			if (len - i >= 6 && memcmp(body + i + 1, "u0000", 5) == 0)
+				return "The response body contains a NUL character (\\u0000).";
+			i++;				/* the escaped character */
+		}
+	}
+	return NULL;
+}
 
 /*
  * Parses a complete JSON document strictly.  Returns NULL and sets *problem
@@ -47,6 +79,7 @@ parse_json(const char *body, size_t len, char **problem)
 	json_object *root;
 	enum json_tokener_error err;
 	size_t		end;
+	const char *reason;
 
 	if (len == 0)
 	{
@@ -56,6 +89,12 @@ parse_json(const char *body, size_t len, char **problem)
 	if (memchr(body, '\0', len) != NULL)
 	{
 		*problem = pstrdup("The response body contains a NUL byte.");
+		return NULL;
+	}
+	/* json-c's own check lets overlong forms and surrogates through */
+	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
+	{
+		*problem = pstrdup("The response body is not valid UTF-8.");
 		return NULL;
 	}
 
@@ -97,6 +136,12 @@ parse_json(const char *body, size_t len, char **problem)
 	{
 		json_object_put(root);
 		*problem = pstrdup("The response body has data after its JSON value.");
+		return NULL;
+	}
+	if ((reason = check_tokens(body, len)) != NULL)
+	{
+		json_object_put(root);
+		*problem = pstrdup(reason);
 		return NULL;
 	}
 	return root;
@@ -359,7 +404,8 @@ get_owner_type(json_object *obj, char **out, char **problem)
 			json_object_object_foreach(owner, name, value)
 			{
 				(void) value;
-				*out = pstrdup(name);
+				if (strcmp(name, "type") != 0)	/* {"type": null} */
+					*out = copy_text(name, strlen(name));
 			}
 		}
 	}
@@ -658,6 +704,11 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 	}
 
 	n = json_object_array_length(items);
+	if (n > MaxAllocSize / sizeof(RkKey))
+	{
+		*problem = psprintf("The list has %zu entries, more than a page can hold.", n);
+		return false;
+	}
 	page->keys = palloc0(sizeof(RkKey) * Max(n, 1));
 	for (size_t i = 0; i < n; i++)
 	{

@@ -158,7 +158,7 @@ test)
     passed=0
     failures=0
     run_regress
-    for suite in test/stub/check.sh test/fidelity/run.sh test/tap/*.sh; do
+    for suite in test/stub/check.sh test/fidelity/run.sh test/fuzz/replay.sh test/tap/*.sh; do
         [ -x "$suite" ] && run_tap "$suite"
     done
     echo

@@ -41,8 +41,6 @@ save() {
     local args=(-s -X "$method" -H "$header" -o "$seeds/$name")
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -d "$body")
     curl "${args[@]}" "$url$path" || true
-    # an empty body (a 204) is no seed
-    [ -s "$seeds/$name" ] || rm -f "$seeds/$name"
 }
 
 # id_of FILE: the id of the key in a response of either generation.

@@ -1,0 +1,414 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgshim.c
+ *		The PostgreSQL API that contract.c calls, for building it without
+ *		PostgreSQL: an arena of malloc'd chunks for palloc, ereport over
+ *		sigsetjmp/siglongjmp, and UTF-8 verification for pg_any_to_server.
+ *
+ * Single-threaded, like a backend.  The arena is a growing array of chunk
+ * pointers; pgshim_reset frees them all, so that LeakSanitizer reports only
+ * what the code under test leaks outside palloc (json-c objects).  The
+ * error being reported lives in static storage until FlushErrorState.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgshim.h"
+
+#include <errno.h>
+#include <stdarg.h>
+
+#include <json-c/json.h>
+
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+
+sigjmp_buf *PG_exception_stack = NULL;
+
+/* The arena: every live palloc'd chunk. */
+static void **chunks = NULL;
+static size_t nchunks = 0;
+static size_t maxchunks = 0;
+
+/* Allocation points passed, and the one to fail (-1: none). */
+static long alloc_points = 0;
+static long fail_point = -1;
+
+/* The error being reported. */
+static struct
+{
+	bool		active;			/* between errstart and FlushErrorState */
+	int			elevel;
+	int			code;
+	char		message[512];
+	char		location[256];
+}			error;
+
+/*
+ * Counts an allocation point; raises the injected out-of-memory ERROR when
+ * it is the chosen one.
+ */
+static void
+pass_alloc_point(void)
+{
+	if (alloc_points++ == fail_point)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory (injected at allocation point %ld)", fail_point)));
+}
+
+/*
+ * Adds a chunk to the arena.  The array itself is malloc'd, outside the
+ * arena, and kept across resets.
+ */
+static void
+track(void *chunk)
+{
+	if (nchunks == maxchunks)
+	{
+		size_t		newmax = maxchunks ? maxchunks * 2 : 1024;
+		void	  **grown = realloc(chunks, newmax * sizeof(void *));
+
+		if (grown == NULL)
+		{
+			free(chunk);
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		}
+		chunks = grown;
+		maxchunks = newmax;
+	}
+	chunks[nchunks++] = chunk;
+}
+
+void *
+palloc(size_t size)
+{
+	void	   *chunk;
+
+	if (size > MaxAllocSize)
+		elog(ERROR, "invalid memory alloc request size %zu", size);
+	pass_alloc_point();
+	chunk = malloc(size > 0 ? size : 1);
+	if (chunk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	track(chunk);
+	return chunk;
+}
+
+void *
+palloc0(size_t size)
+{
+	void	   *chunk = palloc(size);
+
+	memset(chunk, 0, size);
+	return chunk;
+}
+
+/*
+ * Frees one chunk.  Searching from the newest keeps the common case short;
+ * a pointer that is not in the arena is a bug in the caller.
+ */
+void
+pfree(void *pointer)
+{
+	for (size_t i = nchunks; i-- > 0;)
+	{
+		if (chunks[i] == pointer)
+		{
+			chunks[i] = chunks[--nchunks];
+			free(pointer);
+			return;
+		}
+	}
+	fprintf(stderr, "pgshim: pfree of %p, which palloc did not return\n", pointer);
+	abort();
+}
+
+char *
+pstrdup(const char *in)
+{
+	return pnstrdup(in, strlen(in));
+}
+
+/* Like PostgreSQL's: copies at most len bytes, stopping at a NUL. */
+char *
+pnstrdup(const char *in, size_t len)
+{
+	char	   *out;
+
+	len = strnlen(in, len);
+	out = palloc(len + 1);
+	memcpy(out, in, len);
+	out[len] = '\0';
+	return out;
+}
+
+char *
+psprintf(const char *fmt,...)
+{
+	va_list		args;
+	int			len;
+	char	   *out;
+
+	va_start(args, fmt);
+	len = vsnprintf(NULL, 0, fmt, args);
+	va_end(args);
+	if (len < 0)
+		elog(ERROR, "vsnprintf failed: %s", strerror(errno));
+	out = palloc((size_t) len + 1);
+	va_start(args, fmt);
+	vsnprintf(out, (size_t) len + 1, fmt, args);
+	va_end(args);
+	return out;
+}
+
+void
+pgshim_reset(void)
+{
+	for (size_t i = 0; i < nchunks; i++)
+		free(chunks[i]);
+	nchunks = 0;
+	alloc_points = 0;
+	fail_point = -1;
+	FlushErrorState();
+}
+
+size_t
+pgshim_live_chunks(void)
+{
+	return nchunks;
+}
+
+long
+pgshim_alloc_points(void)
+{
+	return alloc_points;
+}
+
+void
+pgshim_fail_at(long n)
+{
+	fail_point = n;
+}
+
+/*
+ * The json-c allocation that contract.c checks for NULL, counted as an
+ * allocation point: with -Wl,--wrap=json_tokener_new_ex every call from
+ * the code under test comes here.  An injected failure returns NULL, as
+ * json-c does when malloc fails, and contract.c is to raise the ERROR.
+ */
+extern json_tokener *__real_json_tokener_new_ex(int depth);
+extern json_tokener *__wrap_json_tokener_new_ex(int depth);
+
+json_tokener *
+__wrap_json_tokener_new_ex(int depth)
+{
+	if (alloc_points++ == fail_point)
+		return NULL;
+	return __real_json_tokener_new_ex(depth);
+}
+
+bool
+errstart(int elevel)
+{
+	if (elevel < ERROR)
+		return false;			/* nothing below ERROR is kept */
+	memset(&error, 0, sizeof(error));
+	error.active = true;
+	error.elevel = elevel;
+	error.code = ERRCODE_INTERNAL_ERROR;
+	return true;
+}
+
+int
+errcode(int sqlerrcode)
+{
+	error.code = sqlerrcode;
+	return 0;
+}
+
+/* Formats the primary message of the error being reported. */
+static void
+set_message(const char *fmt, va_list args)
+{
+	vsnprintf(error.message, sizeof(error.message), fmt, args);
+}
+
+int
+errmsg(const char *fmt,...)
+{
+	va_list		args;
+
+	va_start(args, fmt);
+	set_message(fmt, args);
+	va_end(args);
+	return 0;
+}
+
+int
+errmsg_internal(const char *fmt,...)
+{
+	va_list		args;
+
+	va_start(args, fmt);
+	set_message(fmt, args);
+	va_end(args);
+	return 0;
+}
+
+/* Ends an ereport: an ERROR jumps to the innermost PG_TRY. */
+void
+errfinish(const char *filename, int lineno, const char *funcname)
+{
+	snprintf(error.location, sizeof(error.location), "%s:%d (%s)", filename, lineno, funcname);
+	if (error.elevel >= ERROR)
+		pg_re_throw();
+}
+
+void
+pg_re_throw(void)
+{
+	if (PG_exception_stack == NULL)
+	{
+		fprintf(stderr, "pgshim: ERROR outside PG_TRY at %s: %s\n", error.location, error.message);
+		abort();
+	}
+	siglongjmp(*PG_exception_stack, 1);
+}
+
+void
+FlushErrorState(void)
+{
+	memset(&error, 0, sizeof(error));
+}
+
+bool
+pgshim_error_pending(void)
+{
+	return error.active;
+}
+
+int
+pgshim_error_code(void)
+{
+	return error.code;
+}
+
+const char *
+pgshim_error_message(void)
+{
+	return error.message;
+}
+
+const char *
+pgshim_error_location(void)
+{
+	return error.location;
+}
+
+void
+pgshim_unpack_sqlstate(int code, char out[6])
+{
+	for (int i = 0; i < 5; i++)
+	{
+		out[i] = (char) ((code & 0x3F) + '0');
+		code >>= 6;
+	}
+	out[5] = '\0';
+}
+
+/*
+ * Length of the valid UTF-8 character at s (at most len bytes), or 0.
+ * The rules are PostgreSQL's (pg_utf8_islegal): no overlong form, no
+ * surrogate, nothing above U+10FFFF, and no NUL.
+ */
+static int
+utf8_char_length(const unsigned char *s, size_t len)
+{
+	int			n;
+	unsigned char lo = 0x80;
+	unsigned char hi = 0xBF;
+
+	if (s[0] == 0)
+		return 0;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	if ((size_t) n > len)
+		return 0;
+	if (s[0] == 0xE0)
+		lo = 0xA0;
+	else if (s[0] == 0xED)
+		hi = 0x9F;
+	else if (s[0] == 0xF0)
+		lo = 0x90;
+	else if (s[0] == 0xF4)
+		hi = 0x8F;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
+	{
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	}
+	return n;
+}
+
+bool
+pgshim_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	while (len > 0)
+	{
+		int			n = utf8_char_length(p, len);
+
+		if (n == 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
+/*
+ * Like PostgreSQL's: with noError, says whether the text is valid; without,
+ * raises the ERROR a backend raises for it.
+ */
+bool
+pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError)
+{
+	if (encoding != PG_UTF8 && encoding != PG_SQL_ASCII)
+		elog(ERROR, "pgshim: encoding %d is not supported", encoding);
+	if (len >= 0 && pgshim_utf8_valid(mbstr, (size_t) len))
+		return true;
+	if (noError)
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+			 errmsg("invalid byte sequence for encoding \"UTF8\"")));
+	return false;
+}
+
+char *
+pg_any_to_server(const char *s, int len, int encoding)
+{
+	(void) pg_verify_mbstr(PG_UTF8, s, len, false);
+	return (char *) s;
+}
+
+char *
+pg_server_to_any(const char *s, int len, int encoding)
+{
+	return (char *) s;
+}

@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * postgres.h (fuzzing shim)
+ *		The part of PostgreSQL's c.h and postgres.h that routerkeys.h and
+ *		contract.c use, so that contract.c builds without PostgreSQL.
+ *
+ * Only types, macros and inline helpers live here; errors are in
+ * utils/elog.h and memory in utils/palloc.h, both implemented by pgshim.c.
+ * Everything a harness needs beyond PostgreSQL's API is in pgshim.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RK_SHIM_POSTGRES_H
+#define RK_SHIM_POSTGRES_H
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int64_t int64;
+typedef int32_t int32;
+typedef uint32_t uint32;
+typedef size_t Size;
+typedef unsigned int Oid;
+typedef uintptr_t Datum;
+
+#define InvalidOid		((Oid) 0)
+#define FLEXIBLE_ARRAY_MEMBER	/* empty */
+
+#define DatumGetPointer(X) ((Pointer) (X))
+#define PointerGetDatum(X) ((Datum) (X))
+#define DatumGetCString(X) ((char *) DatumGetPointer(X))
+#define CStringGetDatum(X) PointerGetDatum(X)
+
+typedef char *Pointer;
+
+#define pg_attribute_noreturn() __attribute__((noreturn))
+#define pg_noinline __attribute__((noinline))
+#define pg_attribute_printf(f, a) __attribute__((format(printf, f, a)))
+#define pg_unreachable() __builtin_unreachable()
+
+#define lengthof(array) (sizeof(array) / sizeof((array)[0]))
+#define Max(x, y) ((x) > (y) ? (x) : (y))
+#define Min(x, y) ((x) < (y) ? (x) : (y))
+
+/* ASCII-only lower-casing, independent of the locale (port.h). */
+static inline unsigned char
+pg_ascii_tolower(unsigned char ch)
+{
+	return (ch >= 'A' && ch <= 'Z') ? ch + ('a' - 'A') : ch;
+}
+
+#include "utils/elog.h"
+#include "utils/palloc.h"
+
+#endif							/* RK_SHIM_POSTGRES_H */

@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ *
+ * utils/fmgroids.h (fuzzing shim)
+ *		The OIDs of the built-in functions contract.c calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef RK_SHIM_FMGROIDS_H
+#define RK_SHIM_FMGROIDS_H
+
+#define F_NUMERIC_IN 1701
+
+#endif							/* RK_SHIM_FMGROIDS_H */
