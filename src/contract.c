@@ -627,8 +627,7 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
 }
 
 /*
- * Parses the answer to a create (with_token), get or update into *key.
- * Returns false with *problem when the body breaks the contract.
+ * read_document reader for rk_contract_parse_key.
  */
 static bool
 read_single_document(json_object *root, RkReading *reading, char **problem)
@@ -636,6 +635,10 @@ read_single_document(json_object *root, RkReading *reading, char **problem)
 	return read_single(root, reading->key, reading->with_token, problem);
 }
 
+/*
+ * Parses the answer to a create (with_token), get or update into *key.
+ * Returns false with *problem when the body breaks the contract.
+ */
 bool
 rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
 					  char **problem)
@@ -646,8 +649,7 @@ rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
 }
 
 /*
- * Checks the answer to a delete: no body (204), or a JSON object ({} from
- * the older generation).  Returns false with *problem otherwise.
+ * read_document reader for rk_contract_parse_empty.
  */
 static bool
 read_empty_document(json_object *root, RkReading *reading, char **problem)
@@ -658,6 +660,10 @@ read_empty_document(json_object *root, RkReading *reading, char **problem)
 	return false;
 }
 
+/*
+ * Checks the answer to a delete: no body (204), or a JSON object ({} from
+ * the older generation).  Returns false with *problem otherwise.
+ */
 bool
 rk_contract_parse_empty(const char *body, size_t len, char **problem)
 {
@@ -720,8 +726,7 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 }
 
 /*
- * Parses one page of a listing.  Returns false with *problem when the body
- * breaks the contract.
+ * read_document reader for rk_contract_parse_page.
  */
 static bool
 read_page_document(json_object *root, RkReading *reading, char **problem)
@@ -729,6 +734,10 @@ read_page_document(json_object *root, RkReading *reading, char **problem)
 	return read_page(root, reading->page, reading->with_attrs, problem);
 }
 
+/*
+ * Parses one page of a listing.  Returns false with *problem when the body
+ * breaks the contract.
+ */
 bool
 rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
 					   char **problem)
@@ -769,7 +778,7 @@ read_error_message(json_object *root)
 }
 
 /*
- * The message of an error body, or NULL when it has none (or is not JSON).
+ * read_document reader for rk_contract_error_message.
  */
 static bool
 read_error_document(json_object *root, RkReading *reading, char **problem)
@@ -778,6 +787,9 @@ read_error_document(json_object *root, RkReading *reading, char **problem)
 	return reading->message != NULL;
 }
 
+/*
+ * The message of an error body, or NULL when it has none (or is not JSON).
+ */
 char *
 rk_contract_error_message(const char *body, size_t len)
 {
