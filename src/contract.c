@@ -597,7 +597,7 @@ read_key(json_object *obj, RkKey *key, bool with_attrs, char **problem)
  * is taken out of the object into key->token, so that attrs never holds it.
  */
 static bool
-read_single(json_object *root, RkKey *key, bool with_token, char **problem)
+read_single(json_object *root, RkKey *key, bool with_token, bool with_attrs, char **problem)
 {
 	json_object *obj = root;
 	json_object *wrapped;
@@ -620,7 +620,7 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
 			return false;
 		json_object_object_del(obj, "token");
 	}
-	if (!read_key(obj, key, true, problem))
+	if (!read_key(obj, key, with_attrs, problem))
 		return false;
 	key->token = token;
 	return true;
@@ -632,18 +632,19 @@ read_single(json_object *root, RkKey *key, bool with_token, char **problem)
 static bool
 read_single_document(json_object *root, RkReading *reading, char **problem)
 {
-	return read_single(root, reading->key, reading->with_token, problem);
+	return read_single(root, reading->key, reading->with_token, reading->with_attrs, problem);
 }
 
 /*
- * Parses the answer to a create (with_token), get or update into *key.
- * Returns false with *problem when the body breaks the contract.
+ * Parses the answer to a create (with_token), get or update into *key;
+ * with_attrs builds key->attrs too.  Returns false with *problem when the
+ * body breaks the contract.
  */
 bool
 rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
-					  char **problem)
+					  bool with_attrs, char **problem)
 {
-	RkReading	reading = {.key = key, .with_token = with_token};
+	RkReading	reading = {.key = key, .with_token = with_token, .with_attrs = with_attrs};
 
 	return read_document(body, len, read_single_document, &reading, problem);
 }

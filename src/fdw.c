@@ -1106,7 +1106,7 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 
 	for (int i = 0; i < n; i++)
 		insert_args(state, slots[i], &args[i], &active[i]);
-	rk_keys_create_many(state->config, args, n, keys, &state->stats);
+	rk_keys_create_many(state->config, args, n, keys, state->returning, &state->stats);
 	for (int i = 0; i < n; i++)
 	{
 		if (active[i] == 0)

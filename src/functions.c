@@ -175,7 +175,7 @@ routerkeys_create_key(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 		args.permission_mode = rk_keys_permission_mode_enum(text_arg(fcinfo, 3));
 
-	rk_keys_create_many(config_for(fcinfo, 4), &args, 1, &key, NULL);
+	rk_keys_create_many(config_for(fcinfo, 4), &args, 1, &key, true, NULL);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 

@@ -152,7 +152,7 @@ parse_key(const RkConfig *config, const RkRequest *request, RkKey *key, bool wit
 	char	   *problem = NULL;
 
 	if (!rk_contract_parse_key(request->response, request->response_len, key,
-							   with_token, &problem))
+							   with_token, true, &problem))
 		rk_error_invalid_response(config, request, problem);
 }
 
@@ -413,7 +413,7 @@ remove_lost_create(const RkConfig *config, const char *name, TimestampTz sent_at
 
 /*
  * Creates keys, concurrently when there are several; keys[i] receives the
- * answer to args[i], token included.
+ * answer to args[i], token included (and attrs with with_attrs).
  *
  * A create is never repeated blindly.  The HTTP layer repeats it only when
  * it certainly did not arrive (no connection, 429).  When it may have
@@ -424,7 +424,7 @@ remove_lost_create(const RkConfig *config, const char *name, TimestampTz sent_at
  */
 void
 rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
-					RkStats *stats)
+					bool with_attrs, RkStats *stats)
 {
 	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
 	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
@@ -454,7 +454,8 @@ rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkK
 			char	   *problem = NULL;
 
 			if (rk_error_is_success(r) &&
-				rk_contract_parse_key(r->response, r->response_len, &keys[i], true, &problem))
+				rk_contract_parse_key(r->response, r->response_len, &keys[i], true, with_attrs,
+									  &problem))
 				continue;
 			if (create_was_ambiguous(r, after_ambiguous))
 				remove_lost_create(config, args[i].name, sent_at, stats);

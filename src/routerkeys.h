@@ -186,7 +186,7 @@ extern void rk_http_append_escaped(StringInfo buf, const char *text);
 
 /* in contract.c */
 extern bool rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
-								  char **problem);
+								  bool with_attrs, char **problem);
 extern bool rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
 								   char **problem);
 extern bool rk_contract_parse_empty(const char *body, size_t len, char **problem);
@@ -207,7 +207,7 @@ extern bool rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkSt
 extern int	rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys,
 							 RkStats *stats);
 extern void rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n,
-								RkKey *keys, RkStats *stats);
+								RkKey *keys, bool with_attrs, RkStats *stats);
 extern bool rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
 						   RkKey *key, RkStats *stats);
 extern bool rk_keys_delete(const RkConfig *config, const char *id, RkStats *stats);

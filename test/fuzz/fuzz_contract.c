@@ -307,7 +307,7 @@ exercise(Read read, const Input *in, Outcome *out)
 		case READ_KEY:
 		case READ_CREATED_KEY:
 			out->ok = rk_contract_parse_key(in->body, in->len, &out->key,
-											read == READ_CREATED_KEY, &out->problem);
+											read == READ_CREATED_KEY, true, &out->problem);
 			if (out->ok)
 			{
 				check_key(&out->key, read == READ_CREATED_KEY, true);
