@@ -25,6 +25,7 @@
  */
 #include "routerkeys.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -63,7 +64,8 @@ typedef struct RkConnection
 	/* Filled by the socket, close and timer callbacks, read by the wait loop. */
 	RkSocket	sockets[RK_MAX_SOCKETS];
 	int			nsockets;
-	bool		socket_closed;	/* an fd number may have been reused */
+	bool		sockets_renewed;	/* a socket was opened or closed: fd numbers
+									 * may have been reused */
 	bool		timer_set;
 	TimestampTz timer_deadline;
 
@@ -174,6 +176,20 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *userp, void *socke
 }
 
 /*
+ * libcurl open-socket callback: opens the socket and notes that the wait
+ * set must be built again, since the new socket may have the number of one
+ * closed behind curl's back (its resolver's, for instance).
+ */
+static curl_socket_t
+open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	RkConnection *conn = (RkConnection *) clientp;
+
+	conn->sockets_renewed = true;
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+/*
  * libcurl close-socket callback: closes the socket and notes that the wait
  * set must be built again, since the number may come back for another one.
  */
@@ -182,7 +198,7 @@ close_socket_callback(void *clientp, curl_socket_t fd)
 {
 	RkConnection *conn = (RkConnection *) clientp;
 
-	conn->socket_closed = true;
+	conn->sockets_renewed = true;
 	return close(fd);
 }
 
@@ -388,6 +404,8 @@ setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequ
 	curl_easy_setopt(easy, CURLOPT_URL, t->url);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, conn);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_callback);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, conn);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -512,7 +530,7 @@ finish_transfer(RkTransfer *t)
 static bool
 wait_set_current(RkConnection *conn)
 {
-	if (conn->wait_set == NULL || conn->socket_closed || conn->nsockets != conn->nregistered)
+	if (conn->wait_set == NULL || conn->sockets_renewed || conn->nsockets != conn->nregistered)
 		return false;
 	for (int i = 0; i < conn->nsockets; i++)
 	{
@@ -572,7 +590,7 @@ update_wait_set(RkConnection *conn)
 
 	memcpy(conn->registered, conn->sockets, sizeof(RkSocket) * conn->nsockets);
 	conn->nregistered = conn->nsockets;
-	conn->socket_closed = false;
+	conn->sockets_renewed = false;
 	conn->wait_set = set;
 }
 
