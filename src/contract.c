@@ -103,7 +103,7 @@ parse_json(const char *body, size_t len, char **problem)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);	/* UTF-8: checked above */
 	root = json_tokener_parse_ex(tok, body, (int) len);
 	err = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

@@ -352,14 +352,7 @@ typedef struct RkRelInfo
 static int
 table_int_option(ForeignTable *table, ForeignServer *server, const char *name)
 {
-	ListCell   *lc;
-
-	foreach(lc, table->options)
-	{
-		if (strcmp(((DefElem *) lfirst(lc))->defname, name) == 0)
-			return rk_options_int(table->options, name);
-	}
-	return rk_options_int(server->options, name);
+	return rk_options_int(list_concat(list_copy(table->options), server->options), name);
 }
 
 /*
@@ -523,11 +516,11 @@ describe_scan(RkScanKind kind, const RkPushdown *push, int page_size)
 	};
 	StringInfoData buf;
 
-	initStringInfo(&buf);
 	if (kind == RK_SCAN_GET)
 		return "GET /v2/api-keys/{id}";
 	if (kind == RK_SCAN_MANY)
 		return "GET /v2/api-keys/{id} for each distinct id, concurrently";
+	initStringInfo(&buf);
 	appendStringInfo(&buf, "GET /v2/api-keys?source=router&limit=%d", page_size);
 	for (int role = RK_VALUE_STATUS; role <= RK_VALUE_PROJECT; role++)
 	{

@@ -147,7 +147,6 @@ typedef struct RkUpdateArgs
 #define RK_COL_PROJECT_ID 6
 #define RK_COL_EXPIRES_AT 8
 #define RK_COL_ATTRS 15
-#define RK_COL_TOKEN 16
 
 /* What a listing asks the API to filter on (API spellings); NULL: no filter. */
 typedef struct RkListFilter
