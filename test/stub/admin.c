@@ -95,16 +95,56 @@ parse_seed_status(json_object *v, RkKeyStatus *status)
 	return true;
 }
 
-/* Check the members of a seed request; NULL when valid, else a message. */
+/*
+ * Check the "name" of a seed request: absent (*name NULL), or a key name
+ * the API itself would accept (1..128 characters of valid UTF-8).  NULL
+ * when valid, else a message.
+ */
+static const char *
+check_seed_name(json_object *body, const char **name)
+{
+	json_object *v = rk_json_member(body, "name");
+	const char *s;
+	size_t		len;
+	size_t		chars;
+	bool		valid;
+
+	*name = NULL;
+	if (v == NULL)
+		return NULL;
+	if (!json_object_is_type(v, json_type_string))
+		return "name must be a string";
+	s = json_object_get_string(v);
+	len = (size_t) json_object_get_string_len(v);
+	chars = rk_utf8_chars(s, len, &valid);
+	if (!valid || strlen(s) != len || chars < 1 || chars > RK_NAME_MAX_CHARS)
+		return "name must be 1 to 128 characters of valid UTF-8 without NUL";
+	if (rk_json_member(body, "name_prefix"))
+		return "name and name_prefix exclude each other";
+	*name = s;
+	return NULL;
+}
+
+/*
+ * Check the members of a seed request; NULL when valid, else a message.
+ * With a name, count may be left out and must otherwise be 1.
+ */
 static const char *
 check_seed(json_object *body, int64_t *count, const char **prefix,
-		   RkKeyStatus *status, const char **project_id)
+		   const char **name, RkKeyStatus *status, const char **project_id)
 {
 	json_object *v;
+	const char *problem = check_seed_name(body, name);
 
+	if (problem)
+		return problem;
 	v = rk_json_member(body, "count");
-	if (v == NULL || !rk_json_int(v, count) || *count < 0 || *count > MAX_SEED)
+	if (v == NULL && *name)
+		*count = 1;
+	else if (v == NULL || !rk_json_int(v, count) || *count < 0 || *count > MAX_SEED)
 		return "count must be an integer between 0 and 1000000";
+	if (*name && *count != 1)
+		return "name requires count 1";
 	v = rk_json_member(body, "name_prefix");
 	if (v && (!json_object_is_type(v, json_type_string) ||
 			  json_object_get_string_len(v) > MAX_PREFIX))
@@ -120,7 +160,10 @@ check_seed(json_object *body, int64_t *count, const char **prefix,
 	return NULL;
 }
 
-/* POST /__admin/seed: create many keys at once. */
+/*
+ * POST /__admin/seed: create many keys at once, or one key with an exact
+ * name (409 when that name is taken).
+ */
 static void
 admin_seed(RkRequest *req, RkReply *reply)
 {
@@ -128,6 +171,7 @@ admin_seed(RkRequest *req, RkReply *reply)
 	json_object *out;
 	int64_t		count = 0;
 	const char *prefix = NULL;
+	const char *name = NULL;
 	const char *project_id = NULL;
 	const char *problem;
 	RkKeyStatus status = RK_STATUS_ACTIVE;
@@ -136,14 +180,23 @@ admin_seed(RkRequest *req, RkReply *reply)
 
 	if (body == NULL)
 		return;
-	problem = check_seed(body, &count, &prefix, &status, &project_id);
+	problem = check_seed(body, &count, &prefix, &name, &status, &project_id);
 	if (problem)
 	{
 		admin_error(reply, 400, problem);
 		json_object_put(body);
 		return;
 	}
-	rk_store_seed((int) count, prefix, status, project_id, first, last);
+	if (name == NULL)
+		rk_store_seed((int) count, prefix, status, project_id, first, last);
+	else if (rk_store_seed_named(name, status, project_id, first))
+		strcpy(last, first);
+	else
+	{
+		admin_error(reply, 409, "a key with that name exists already");
+		json_object_put(body);
+		return;
+	}
 	json_object_put(body);
 	out = json_object_new_object();
 	json_object_object_add(out, "created", json_object_new_int((int) count));
@@ -159,6 +212,7 @@ add_config(json_object *obj)
 	json_object_object_add(obj, "generation",
 						   json_object_new_string(rk_generation_name(rk_config_generation())));
 	json_object_object_add(obj, "latency_ms", json_object_new_int(rk_config_latency_ms()));
+	json_object_object_add(obj, "unique_names", json_object_new_boolean(rk_config_unique_names()));
 }
 
 /* GET /__admin/state */
@@ -216,6 +270,7 @@ apply_config(json_object *body)
 {
 	json_object *gen = rk_json_member(body, "generation");
 	json_object *latency = rk_json_member(body, "latency_ms");
+	json_object *unique = rk_json_member(body, "unique_names");
 	RkGeneration g = RK_GEN_CURRENT;
 	int64_t		ms = 0;
 
@@ -224,6 +279,10 @@ apply_config(json_object *body)
 		return "generation must be \"current\" or \"legacy\"";
 	if (latency && (!rk_json_int(latency, &ms) || ms < 0 || ms > MAX_LATENCY_MS))
 		return "latency_ms must be an integer between 0 and 600000";
+	if (unique && !json_object_is_type(unique, json_type_boolean))
+		return "unique_names must be a boolean";
+	if (unique)
+		rk_config_set_unique_names(json_object_get_boolean(unique));
 	if (gen)
 		rk_config_set_generation(g);
 	if (latency)

@@ -465,7 +465,7 @@ handle_create(RkRequest *req, RkGeneration gen, RkReply *reply)
 		return;
 	}
 	rk_store_wrlock();
-	if (rk_store_name_taken(spec.name, NULL))
+	if (rk_config_unique_names() && rk_store_name_taken(spec.name, NULL))
 	{
 		rk_store_unlock();
 		rk_reply_error(reply, 409, NULL, "an API key named \"%.200s\" already exists",
@@ -612,7 +612,7 @@ patch_locked(const char *id, RkKeyPatch *patch, RkGeneration gen, RkReply *reply
 		rk_reply_error(reply, rc, NULL, "%s", err);
 		return;
 	}
-	if (patch->has_name && rk_store_name_taken(patch->name, key))
+	if (patch->has_name && rk_config_unique_names() && rk_store_name_taken(patch->name, key))
 	{
 		rk_reply_error(reply, 409, NULL, "an API key named \"%.200s\" already exists",
 					   patch->name);

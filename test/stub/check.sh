@@ -670,6 +670,45 @@ want 'length == 5 and all(.[]; (.name | startswith("sleepy-")) and .active == fa
 api GET "/v2/api-keys?status=API_KEY_STATUS_ACTIVE"
 want 'length == 0'
 end "seed: status=disabled seeds disabled keys named with the prefix"
+begin
+before=$(keycount)
+admin POST /__admin/seed '{"count":1,"name":"exact-name"}'
+cp "$T/abody" "$T/body"
+want_that "seed answered $acode: $(cat "$T/abody")" [ "$acode" = 200 ]
+want '.created == 1 and (.first_id | test($re)) and .last_id == .first_id' --arg re "$ULID"
+exact_id=$(aj .first_id)
+want_that "one key more" [ "$(keycount)" = $((before + 1)) ]
+api GET "/v2/api-keys/$exact_id"
+want_code 200
+want '.id == $id and .name == "exact-name" and .active == true and .status == "API_KEY_STATUS_ACTIVE"' --arg id "$exact_id"
+made=$(epoch "$(jq -r .created "$T/body")")
+want_that "created '$(jq -r .created "$T/body")' is now" within "$made" $(($(date -u +%s) - 5)) $(($(date -u +%s) + 5))
+api GET "/v2/api-keys?search=exact-name"
+want 'map(.name) == ["exact-name"]'
+api POST /v2/api-keys '{"name":"exact-name"}'
+want_code 409
+admin POST /__admin/seed '{"count":1,"name":"exact-name"}'
+want_that "seeding a taken name again is 409: $acode $(cat "$T/abody")" [ "$acode" = 409 ]
+want_that "no key was added by the refused seed" [ "$(keycount)" = $((before + 1)) ]
+end "seed: {count:1,name} makes one key with exactly that name (as another client would), its id in first_id/last_id; a taken name is 409"
+
+begin
+before=$(keycount)
+for b in '{"count":2,"name":"two-of-me"}' '{"count":0,"name":"none-of-me"}' '{"count":1,"name":""}' \
+    '{"count":1,"name":42}' "{\"count\":1,\"name\":\"$(printf 'n%.0s' {1..129})\"}" \
+    '{"count":1,"name":"both","name_prefix":"p-"}'; do
+    admin POST /__admin/seed "$b"
+    want_that "seed $b -> $acode (expected 400): $(cat "$T/abody")" [ "$acode" = 400 ]
+done
+want_that "nothing was created" [ "$(keycount)" = "$before" ]
+admin POST /__admin/seed '{"name":"séance, disabled","status":"disabled"}'
+want_that "name without count seeds one key: $acode $(cat "$T/abody")" [ "$acode/$(aj .created)" = 200/1 ]
+api GET "/v2/api-keys/$(aj .first_id)"
+want '.name == "séance, disabled" and .active == false and .status == "API_KEY_STATUS_DISABLED"'
+admin POST /__admin/seed '{"count":2,"name_prefix":"pfx-"}'
+api GET "/v2/api-keys?search=pfx-"
+want 'map(.name) == ["pfx-000002", "pfx-000001"]'
+end "seed: name needs count 1 (or none) and a valid 1..128-character name; it takes status; without name the prefix-N names stay"
 
 # ---------------------------------------------------------------------------------------
 # Connections and concurrency.
@@ -679,6 +718,43 @@ w=$(curl -sS --max-time 10 -o /dev/null -o /dev/null -w '%{num_connects} ' \
     -H "Authorization: Bearer $VALID" "$URL/v2/api-keys?limit=1" "$URL/v2/api-keys?limit=2" 2>"$T/err")
 want_that "connections opened per request: '$w' (expected '1 0 ')" [ "$w" = "1 0 " ]
 end "keep-alive: a second request reuses the connection"
+# date_ok: the last answer has one Date header, an HTTP-date within 5 s of this machine's clock.
+date_ok() {
+    local d now s
+    d=$(hdr Date)
+    now=$(date -u +%s)
+    s=$(epoch "$d")
+    want_that "[$last] one Date header: $(grep -aci '^date:' "$T/hdr")" [ "$(grep -aci '^date:' "$T/hdr")" = 1 ]
+    want_that "[$last] Date '$d' is an HTTP-date" \
+        bash -c '[[ "$1" =~ ^(Mon|Tue|Wed|Thu|Fri|Sat|Sun),\ [0-9]{2}\ [A-Z][a-z]{2}\ [0-9]{4}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ GMT$ ]]' _ "$d"
+    want_that "[$last] Date '$d' is now ($now)" within "$s" $((now - 5)) $((now + 5))
+}
+
+begin
+api GET /v2/api-keys
+want_code 200
+date_ok
+api POST /v2/api-keys '{"name":"dated"}'
+want_code 200
+date_ok
+dated=$(jq -r .id "$T/body")
+api PATCH "/v2/api-keys/$dated" '{"name":"dated-2"}'
+want_code 200
+date_ok
+api DELETE "/v2/api-keys/$dated"
+want_code 204
+date_ok
+api GET "/v2/api-keys/$dated"
+want_code 404
+date_ok
+AUTH=$WRONG api POST /v2/api-keys '{"name":"dated-3"}'
+want_code 401
+date_ok
+arm '{"method":"GET","path":"/v2/api-keys","count":1,"kind":"status","status":503,"error_form":"html"}'
+api GET /v2/api-keys
+want_code 503
+date_ok
+end "every answer carries a Date header in the service's clock (GET, POST, PATCH, DELETE 204, 404, 401, a fault)"
 
 # par_post NAME_TEMPLATE N P: N creates, P at a time; prints one status per line.
 par_post() {
@@ -1157,6 +1233,192 @@ want '.entries | length == 2'
 want '.entries[0].status == 503 and (.entries[0].fault | . != null and . != false and . != "")'
 want '.entries[1].status == 200 and (.entries[1].fault | . == null or . == false or . == "")'
 end "log: a faulted request is marked with its fault"
+# drop: the call is carried out, then the connection closes without a byte of the answer.
+# The log records the status the API produced for it (200 here), marked with fault "drop".
+begin
+disarm
+admin DELETE /__admin/log
+before=$(keycount)
+arm '{"method":"POST","path":"/v2/api-keys","count":1,"kind":"drop"}'
+api POST /v2/api-keys '{"name":"dropped-fresh"}'
+want_that "curl reports an empty reply (rc $crc, expected 52: $(cat "$T/err"))" [ "$crc" -eq 52 ]
+want_that "not a byte of the answer (size $size, headers: $(head -c 200 "$T/hdr" 2>/dev/null))" \
+    bash -c '[ "$1" -eq 0 ] && [ ! -s "$2" ]' _ "${size:-0}" "$T/hdr"
+api GET "/v2/api-keys?search=dropped-fresh"
+want 'length == 1 and .[0].name == "dropped-fresh"'
+want_that "one key more ($before before)" [ "$(keycount)" = $((before + 1)) ]
+admin GET /__admin/log
+jq '{entries: [.entries[] | select(.method == "POST" and .path == "/v2/api-keys")]}' "$T/abody" >"$T/body"
+want '.entries | length == 1'
+want '.entries[0] | .fault == "drop" and .status == 200 and (.body | tostring | contains("dropped-fresh"))'
+end "fault drop: on a fresh connection the create is performed and curl gets an empty reply (52)"
+
+begin
+disarm
+admin DELETE /__admin/log
+before=$(keycount)
+arm '{"method":"POST","path":"/v2/api-keys","count":1,"kind":"drop"}'
+curl --no-progress-meter --max-time 10 -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -H "Authorization: Bearer $VALID" "$URL/v2/api-keys?limit=1" \
+    --next --no-progress-meter --max-time 10 -o /dev/null -w '%{http_code} %{num_connects}\n' \
+    -H "Authorization: Bearer $VALID" -H 'Content-Type: application/json' \
+    --data '{"name":"dropped-reused"}' "$URL/v2/api-keys" >"$T/drop" 2>"$T/err"
+drc=$?
+mapfile -t dl <"$T/drop"
+want_that "the first request opened the connection and got 200: '${dl[0]:-}'" [ "${dl[0]:-}" = "200 1" ]
+admin GET /__admin/log
+jq '{entries: [.entries[] | select(.path | startswith("/v2/"))]}' "$T/abody" >"$T/body"
+want '.entries[0] | .method == "GET" and .status == 200 and .fault == null'
+want '.entries[1] | .method == "POST" and .fault == "drop" and .status == 200 and (.body | tostring | contains("dropped-reused"))'
+if [ "$drc" -eq 52 ]; then
+    # curl gave up: the POST went out on the kept-alive connection and got nothing.
+    want_that "the POST reused the connection and got no status: '${dl[1]:-}'" [ "${dl[1]:-}" = "000 0" ]
+    want '.entries | length == 2'
+else
+    # curl saw the reused connection die before any byte and sent the POST again on a fresh
+    # connection; the name is taken by then, because the dropped request created the key.
+    want_that "curl re-sent the POST (rc $drc, expected 0 or 52: $(cat "$T/err"))" [ "$drc" -eq 0 ]
+    want_that "the re-sent POST opened a new connection and got 409: '${dl[1]:-}'" [ "${dl[1]:-}" = "409 1" ]
+    want '.entries | length == 3'
+    want '.entries[2] | .method == "POST" and .status == 409 and .fault == null and (.body | tostring | contains("dropped-reused"))'
+fi
+api GET "/v2/api-keys?search=dropped-reused"
+want 'length == 1 and .[0].name == "dropped-reused"'
+want_that "one key more ($before before)" [ "$(keycount)" = $((before + 1)) ]
+end "fault drop: on a kept-alive connection the dropped create still made its key (curl rc $drc: empty reply, or its silent re-send got 409)"
+
+# The same on a raw socket: one answer for the first request, then end of stream.
+begin
+disarm
+admin DELETE /__admin/log
+before=$(keycount)
+hp=${URL#http://}
+hp=${hp%%/*}
+rbody='{"name":"dropped-raw"}'
+arm '{"method":"POST","path":"/v2/api-keys","count":1,"kind":"drop"}'
+: >"$T/raw"
+rrc=x
+if exec {sock}<>"/dev/tcp/${hp%:*}/${hp##*:}"; then
+    printf 'GET /v2/api-keys?limit=1 HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n' \
+        "$hp" "$VALID" >&"$sock"
+    sleep 0.3
+    printf 'POST /v2/api-keys HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+        "$hp" "$VALID" "${#rbody}" "$rbody" >&"$sock"
+    timeout 5 cat <&"$sock" >"$T/raw"
+    rrc=$?
+    exec {sock}>&-
+else
+    problem "cannot open a socket to $hp"
+fi
+rhead=$(sed -n '1,/^\r$/p' "$T/raw" | wc -c)
+rlen=$(sed -n '1,/^\r$/p' "$T/raw" | grep -i '^content-length:' | tr -dc '0-9')
+rsize=$(wc -c <"$T/raw")
+want_that "the server closed the connection (cat rc $rrc, 124 is a timeout)" [ "$rrc" = 0 ]
+want_that "exactly one status line, 200: $(grep -a '^HTTP/' "$T/raw" | tr -d '\r' | tr '\n' '|')" \
+    bash -c '[ "$(grep -ac "^HTTP/1\.[01] " "$1")" = 1 ] && head -n 1 "$1" | grep -q "^HTTP/1\.1 200 "' _ "$T/raw"
+want_that "nothing after the first answer: $rsize bytes read = $rhead header bytes + ${rlen:-?} body bytes" \
+    [ "$rsize" -eq "$((rhead + ${rlen:-1000000}))" ]
+admin GET /__admin/log
+jq '{entries: [.entries[] | select(.path | startswith("/v2/"))]}' "$T/abody" >"$T/body"
+want '[.entries[] | [.method, .status, .fault]] == [["GET", 200, null], ["POST", 200, "drop"]]'
+api GET "/v2/api-keys?search=dropped-raw"
+want 'length == 1 and .[0].name == "dropped-raw"'
+want_that "one key more ($before before)" [ "$(keycount)" = $((before + 1)) ]
+end "fault drop: a raw keep-alive connection gets the first answer, then end of stream with zero bytes of the second"
+
+# members: raw JSON member text spliced into every key object, never through a JSON parser.
+MEMBERS='"x_exact":{"dec":1.10,"big":123456789012345678901234567890,"neg":-0.000000000000000000001}'
+members_fault() {
+    arm "$(jq -nc --arg k "$1" --arg m "$MEMBERS" --arg meth "$2" --argjson n "$3" \
+        '{kind: $k, method: $meth, path: "/v2/api-keys", count: $n, members: $m}')"
+}
+# spliced PREFIX: how many times PREFIX immediately followed by "MEMBERS," is in the body.
+spliced() { grep -oF -- "$1$MEMBERS," "$T/body" | wc -l; }
+
+begin
+disarm
+members_fault extra GET 2
+api GET "/v2/api-keys/$fk"
+want_code 200
+want_that "the get body has {$MEMBERS, verbatim: $(head -c 200 "$T/body")" [ "$(spliced '{')" = 1 ]
+want_that 'raw bytes "dec":1.10' grep -qF '"dec":1.10,' "$T/body"
+want_that "raw 30-digit integer" grep -qF '"big":123456789012345678901234567890,' "$T/body"
+want '.id == $id and .name == "fault-target" and (.x_exact | has("dec") and has("big") and has("neg"))' --arg id "$fk"
+api GET "/v2/api-keys?limit=3"
+want_code 200
+want 'type == "array" and length == 3 and all(.[]; .x_exact.dec == 1.1 and (.id | type == "string"))'
+nk=$(jq length "$T/body")
+want_that "every one of the $nk key objects starts with the members ($(spliced '{') found)" [ "$(spliced '{')" = "$nk" ]
+want_that "the list starts [{members," [ "$(spliced '[{')" = 1 ]
+api GET "/v2/api-keys/$fk"
+want 'has("x_exact") | not'
+end "fault extra + members (current): raw member text right after the brace of a get's key object and of every listed one, once per count"
+
+begin
+generation legacy
+members_fault extra GET 2
+api GET "/v2/api-keys/$fk"
+want_code 200
+want_that "the get body is {\"api_key\":{members,…: $(head -c 200 "$T/body")" [ "$(spliced '{"api_key":{')" = 1 ]
+want_that 'raw bytes "dec":1.10 and the 30-digit integer' \
+    grep -qF '"dec":1.10,"big":123456789012345678901234567890,' "$T/body"
+want 'keys == ["api_key"] and .api_key.api_key_id == $id and .api_key.x_exact.dec == 1.1' --arg id "$fk"
+api GET "/v2/api-keys?limit=3"
+want_code 200
+want '.object == "list" and (.data | length) == 3 and has("x_exact") == false and all(.data[]; .x_exact.dec == 1.1)'
+want_that "every key object in data starts with the members ($(spliced '{') found)" [ "$(spliced '{')" = 3 ]
+want_that 'the list has "data":[{members,' [ "$(spliced '"data":[{')" = 1 ]
+generation current
+end "fault extra + members (legacy): raw member text inside api_key and in every object of data"
+
+begin
+members_fault extra POST 1
+api POST /v2/api-keys '{"name":"created-with-members"}'
+want_code 200
+want_that "the create answer starts {members,: $(head -c 200 "$T/body")" [ "$(spliced '{')" = 1 ]
+want '.name == "created-with-members" and (.token | startswith("sk-orq-"))'
+members_fault wrong_types GET 1
+api GET "/v2/api-keys?limit=2"
+want_code 200
+want_that "members survive the json-c round trip of wrong_types verbatim ($(spliced '{') of 2): $(head -c 200 "$T/body")" \
+    [ "$(spliced '{')" = 2 ]
+want 'all(.[]; (.id | type) == "number" and .active == "yes")'
+want_that "no placeholder is left" bash -c '! grep -qF "rkstub-members" "$1"' _ "$T/body"
+members_fault reset GET 1
+api GET "/v2/api-keys?limit=50"
+want_that "reset still cuts the answer (rc $crc)" [ "$crc" -ne 0 ]
+want_that "the half that arrived starts [{members," [ "$(spliced '[{')" = 1 ]
+admin POST /__admin/faults "$(jq -nc --arg m "$MEMBERS" '{kind: "html", members: $m}')"
+want_that "members on a fault that does not perform is refused: $acode $(cat "$T/abody")" [ "$acode" = 400 ]
+admin POST /__admin/faults '{"kind":"extra","members":42}'
+want_that "members that are not a string are refused: $acode" [ "$acode" = 400 ]
+disarm
+end "fault members: also in a create's answer, verbatim through wrong_types, with reset; refused on html and as a non-string"
+
+# Retry-After is sent exactly as given.
+begin
+arm '{"method":"GET","path":"/v2/api-keys","count":1,"kind":"status","status":429,"retry_after":"1e400"}'
+api GET /v2/api-keys
+want_code 429
+ra_line=$(grep -ai '^retry-after:' "$T/hdr" | sed 's/\r$//')
+want_that "header line '$ra_line' is exactly 'Retry-After: 1e400'" [ "$ra_line" = "Retry-After: 1e400" ]
+want_that "one Retry-After header" [ "$(grep -aci '^retry-after:' "$T/hdr")" = 1 ]
+end "fault status/retry_after: 429 sends exactly Retry-After: 1e400"
+
+begin
+for v in inf 0x10 -1 '  5 ' 'Wed, 21 Oct 2015 07:28:00 GMT' '-0' '3.5' '999999999999999999999'; do
+    arm "$(jq -nc --arg v "$v" '{method: "GET", path: "/v2/api-keys", count: 1, kind: "status", status: 429, retry_after: $v}')"
+    api GET /v2/api-keys
+    want_code 429
+    ra_line=$(grep -ai '^retry-after:' "$T/hdr" | sed 's/\r$//')
+    want_that "retry_after '$v' sent as '$ra_line'" [ "$ra_line" = "Retry-After: $v" ]
+done
+for v in '' $'1\r\nX-Injected: 1'; do
+    admin POST /__admin/faults "$(jq -nc --arg v "$v" '{kind: "status", status: 429, retry_after: $v}')"
+    want_that "retry_after $(jq -nc --arg v "$v" '$v') is refused (cannot be sent): $acode" [ "$acode" = 400 ]
+done
+disarm
+end "fault status/retry_after: odd values (inf, 0x10, -1, '  5 ', an HTTP date, …) pass verbatim; empty or CR/LF is refused"
 
 begin
 admin POST /__admin/config '{"latency_ms":300}'

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * config.c
- *		Run-time settings (response generation, per-request latency) with
+ *		Run-time settings (response generation, per-request latency, whether
+ *		key names must be unique) with
  *		their start-up values, and the provisioning keys the stub accepts.
  *
  * The settings change at run time through /__admin/config and go back to
@@ -28,6 +29,7 @@ static RkGeneration cur_generation = RK_GEN_CURRENT;
 static int	cur_latency_ms = 0;
 static RkGeneration start_generation = RK_GEN_CURRENT;
 static int	start_latency_ms = 0;
+static bool cur_unique_names = true;
 
 static ProvisioningKey *prov_keys = NULL;
 static int	nprov_keys = 0;
@@ -66,6 +68,31 @@ rk_config_latency_ms(void)
 	return ms;
 }
 
+/*
+ * Whether a create or a rename to a name another key has gets 409 (the
+ * default, as the vendor's UI keeps names unique), or is allowed (the API
+ * is not documented to refuse duplicates).
+ */
+bool
+rk_config_unique_names(void)
+{
+	bool		unique;
+
+	pthread_mutex_lock(&config_lock);
+	unique = cur_unique_names;
+	pthread_mutex_unlock(&config_lock);
+	return unique;
+}
+
+/* Change whether names must be unique. */
+void
+rk_config_set_unique_names(bool unique)
+{
+	pthread_mutex_lock(&config_lock);
+	cur_unique_names = unique;
+	pthread_mutex_unlock(&config_lock);
+}
+
 /* Switch the response generation. */
 void
 rk_config_set_generation(RkGeneration generation)
@@ -91,6 +118,7 @@ rk_config_restore(void)
 	pthread_mutex_lock(&config_lock);
 	cur_generation = start_generation;
 	cur_latency_ms = start_latency_ms;
+	cur_unique_names = true;
 	pthread_mutex_unlock(&config_lock);
 }
 

@@ -12,6 +12,14 @@
  * (rk_fault_transform on the JSON tree, rk_fault_deliver on the bytes);
  * the others replace the answer entirely (rk_fault_reply).
  *
+ * A fault that performs may carry "members": raw JSON member text that
+ * goes, verbatim and followed by a comma, right after the opening brace of
+ * every key object of the answer (kind "extra" does only that).  It is
+ * written by rk_shape_key (see rk_fault_key_members), never parsed; for
+ * the kinds that must edit a JSON tree, a placeholder member stands in for
+ * it while json-c holds the answer, and is replaced by the text after the
+ * tree has been serialized again.
+ *
  *-------------------------------------------------------------------------
  */
 #include <pthread.h>
@@ -28,6 +36,14 @@
 #define DEFAULT_DELAY_MS		1000
 #define DEFAULT_OVERSIZED_BYTES (8 * 1024 * 1024)
 #define MAX_OVERSIZED_BYTES		((int64_t) 1024 * 1024 * 1024)
+#define LENGTHOF(a)				((int) (sizeof(a) / sizeof((a)[0])))
+
+/*
+ * The member that stands in for a fault's "members" while json-c holds an
+ * answer.  Its name starts with U+0001, which json-c always writes as the
+ * escape below and which no fixed member of a key object has.
+ */
+#define MEMBERS_PLACEHOLDER		"\"\\u0001rkstub-members\":null"
 
 static pthread_mutex_t faults_lock = PTHREAD_MUTEX_INITIALIZER;
 static RkFault *faults = NULL;
@@ -36,7 +52,7 @@ static int	next_fault_id = 1;
 
 static const char *const kind_names[] = {
 	"status", "delay_headers", "delay_body", "reset", "truncate", "html",
-	"oversized", "invalid_utf8", "wrong_types", "raw"
+	"oversized", "invalid_utf8", "wrong_types", "raw", "drop", "extra"
 };
 
 static const char *const form_names[] = {
@@ -73,6 +89,7 @@ rk_fault_release(RkFault *fault)
 	free(fault->retry_after);
 	free(fault->content_type);
 	free(fault->body);
+	free(fault->members);
 	memset(fault, 0, sizeof(*fault));
 }
 
@@ -88,6 +105,7 @@ fault_copy(const RkFault *src, RkFault *dst)
 	dst->retry_after = rk_xstrdup(src->retry_after);
 	dst->content_type = rk_xstrdup(src->content_type);
 	dst->body = rk_xstrdup(src->body);
+	dst->members = rk_xstrdup(src->members);
 }
 
 /*
@@ -170,7 +188,7 @@ parse_form(json_object *spec, RkFault *f, char *err, size_t errlen)
 	if (!json_object_object_get_ex(spec, "error_form", &v) || v == NULL)
 		return true;
 	form = json_object_is_type(v, json_type_string)
-		? lookup_name(form_names, 6, json_object_get_string(v)) : -1;
+		? lookup_name(form_names, LENGTHOF(form_names), json_object_get_string(v)) : -1;
 	if (form < 0)
 	{
 		snprintf(err, errlen,
@@ -218,6 +236,15 @@ parse_effect(json_object *spec, RkFault *f, char *err, size_t errlen)
 		snprintf(err, errlen, "message, retry_after and content_type must be strings");
 		return false;
 	}
+	if (f->retry_after &&
+		(f->retry_after[0] == '\0' || strpbrk(f->retry_after, "\r\n") != NULL))
+	{
+		/* libmicrohttpd would silently drop such a header */
+		snprintf(err, errlen,
+				 "retry_after must not be empty or contain CR or LF "
+				 "(anything else is sent verbatim)");
+		return false;
+	}
 	if (json_object_object_get_ex(spec, "apply", &apply) && apply != NULL)
 	{
 		if (!json_object_is_type(apply, json_type_boolean))
@@ -232,6 +259,36 @@ parse_effect(json_object *spec, RkFault *f, char *err, size_t errlen)
 	f->bytes = bytes;
 	f->retry_after_date = (int) date;
 	return parse_form(spec, f, err, errlen);
+}
+
+/*
+ * Read the "members" of a fault spec: a string of raw JSON member text,
+ * kept as is (it is not checked, so it may even make the answer invalid
+ * JSON).  Only a fault that performs has key objects to put it in.
+ * Returns false with err set.
+ */
+static bool
+parse_members(json_object *spec, RkFault *f, char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(spec, "members", &v) || v == NULL)
+		return true;
+	if (!json_object_is_type(v, json_type_string))
+	{
+		snprintf(err, errlen, "members must be a string of JSON member text");
+		return false;
+	}
+	if (!rk_fault_performs(f))
+	{
+		snprintf(err, errlen,
+				 "members needs a fault that performs the request "
+				 "(not html, raw, or status without apply)");
+		return false;
+	}
+	if (json_object_get_string_len(v) > 0)
+		f->members = rk_xstrdup(json_object_get_string(v));
+	return true;
 }
 
 /*
@@ -254,16 +311,18 @@ rk_faults_arm(json_object *spec, char *err, size_t errlen)
 	}
 	k = (json_object_object_get_ex(spec, "kind", &kind) &&
 		 json_object_is_type(kind, json_type_string))
-		? lookup_name(kind_names, 10, json_object_get_string(kind)) : -1;
+		? lookup_name(kind_names, LENGTHOF(kind_names), json_object_get_string(kind)) : -1;
 	if (k < 0)
 	{
 		snprintf(err, errlen,
 				 "kind must be one of status, delay_headers, delay_body, reset, "
-				 "truncate, html, oversized, invalid_utf8, wrong_types, raw");
+				 "truncate, html, oversized, invalid_utf8, wrong_types, raw, "
+				 "drop, extra");
 		return -1;
 	}
 	f.kind = (RkFaultKind) k;
-	if (!parse_match(spec, &f, err, errlen) || !parse_effect(spec, &f, err, errlen))
+	if (!parse_match(spec, &f, err, errlen) || !parse_effect(spec, &f, err, errlen) ||
+		!parse_members(spec, &f, err, errlen))
 	{
 		rk_fault_release(&f);
 		return -1;
@@ -329,6 +388,8 @@ rk_faults_describe(void)
 							   f->query_contains ? json_object_new_string(f->query_contains) : NULL);
 		json_object_object_add(o, "skip", json_object_new_int(f->skip));
 		json_object_object_add(o, "count", json_object_new_int(f->count));
+		if (f->members)
+			json_object_object_add(o, "members", json_object_new_string(f->members));
 		json_object_array_add(arr, o);
 	}
 	pthread_mutex_unlock(&faults_lock);
@@ -397,6 +458,27 @@ rk_fault_performs(const RkFault *fault)
 		default:
 			return true;
 	}
+}
+
+/* Does this kind turn the answer into a json-c tree to edit it? */
+static bool
+edits_tree(RkFaultKind kind)
+{
+	return kind == RK_FAULT_OVERSIZED || kind == RK_FAULT_INVALID_UTF8 ||
+		kind == RK_FAULT_WRONG_TYPES;
+}
+
+/*
+ * The member text rk_shape_key must splice into the key objects of this
+ * fault's answer: the fault's members, or their placeholder when the
+ * answer will pass through json-c; NULL when there are none.
+ */
+const char *
+rk_fault_key_members(const RkFault *fault)
+{
+	if (fault->members == NULL || !rk_fault_performs(fault))
+		return NULL;
+	return edits_tree(fault->kind) ? MEMBERS_PLACEHOLDER : fault->members;
 }
 
 /* Add Retry-After (and, for 429, rate-limit headers) from a status fault. */
@@ -614,14 +696,43 @@ ensure_tree(RkReply *reply)
 }
 
 /*
+ * Replace every placeholder member in a serialized answer by the fault's
+ * member text (see rk_fault_key_members).  The body is json-c's output,
+ * NUL-terminated and with no NUL inside.
+ */
+static void
+put_back_members(const char *members, RkReply *reply)
+{
+	const char *ph = MEMBERS_PLACEHOLDER;
+	size_t		phlen = strlen(ph);
+	size_t		mlen = strlen(members);
+	const char *src = reply->body;
+	const char *at;
+	RkBuf		out;
+
+	if (reply->body == NULL)
+		return;
+	rk_buf_init(&out, reply->body_len + 256);
+	while ((at = strstr(src, ph)) != NULL)
+	{
+		rk_buf_append(&out, src, (size_t) (at - src));
+		rk_buf_append(&out, members, mlen);
+		src = at + phlen;
+	}
+	rk_buf_puts(&out, src);
+	free(reply->body);
+	reply->body = out.data;
+	reply->body_len = out.len;
+}
+
+/*
  * Change a performed answer's JSON (oversized, invalid_utf8, wrong_types).
  * Other kinds leave it alone; a status fault with apply replaces it.
  */
 void
 rk_fault_transform(const RkFault *fault, RkReply *reply)
 {
-	if (fault->kind == RK_FAULT_OVERSIZED || fault->kind == RK_FAULT_INVALID_UTF8 ||
-		fault->kind == RK_FAULT_WRONG_TYPES)
+	if (edits_tree(fault->kind))
 		ensure_tree(reply);
 	switch (fault->kind)
 	{
@@ -640,16 +751,27 @@ rk_fault_transform(const RkFault *fault, RkReply *reply)
 		default:
 			break;
 	}
+	if (edits_tree(fault->kind) && fault->members)
+	{
+		rk_reply_finish(reply);
+		put_back_members(fault->members, reply);
+	}
 }
 
 /*
- * Change how a serialized answer is sent (truncate, reset, delay_body).
- * A bodiless answer that must be cut becomes a 200 with "{}", so that
- * there is something to cut.
+ * Change how a serialized answer is sent (truncate, reset, delay_body,
+ * drop).  A bodiless answer that must be cut becomes a 200 with "{}", so
+ * that there is something to cut.  A dropped answer keeps its status (the
+ * request log records it) but none of it is sent.
  */
 void
 rk_fault_deliver(const RkFault *fault, RkReply *reply)
 {
+	if (fault->kind == RK_FAULT_DROP)
+	{
+		reply->delivery = RK_DELIVER_DROP;
+		return;
+	}
 	if (fault->kind != RK_FAULT_TRUNCATE && fault->kind != RK_FAULT_RESET &&
 		fault->kind != RK_FAULT_DELAY_BODY)
 		return;

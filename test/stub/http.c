@@ -13,6 +13,11 @@
  * response and is freed with it.  This is the only file that drives
  * libmicrohttpd (shapes.c and faults.c use only its reason phrases).
  *
+ * A "drop" fault is carried out by answering MHD_NO from the access
+ * handler once the API has handled the request: libmicrohttpd then closes
+ * the connection (kept alive or not) without a byte of the answer.
+ * libmicrohttpd adds the Date header (the stub's clock) to every answer.
+ *
  *-------------------------------------------------------------------------
  */
 #include <arpa/inet.h>
@@ -185,8 +190,10 @@ queue_reply(struct MHD_Connection *conn, RkReply *reply)
 
 /*
  * Serve a non-admin request: match faults, let the API answer unless the
- * fault replaces the answer, apply the fault's changes, wait the
- * configured latency, and log it.
+ * fault replaces the answer (the API's key objects then carry the fault's
+ * extra members, if it has any), apply the fault's changes, wait the
+ * configured latency, and log it.  A dropped answer is logged with the
+ * status the API produced, though none of it will be sent.
  */
 static void
 serve_api(RkRequest *req, RkReply *reply)
@@ -201,7 +208,9 @@ serve_api(RkRequest *req, RkReply *reply)
 		rk_fault_reply(&fault, reply);
 	else
 	{
+		rk_shape_set_members(faulted ? rk_fault_key_members(&fault) : NULL);
 		rk_api_handle(req, auth, reply);
+		rk_shape_set_members(NULL);
 		if (faulted)
 			rk_fault_transform(&fault, reply);
 	}
@@ -229,7 +238,8 @@ is_admin_path(const char *path)
 /*
  * MHD access handler: called once when the headers are in, once per body
  * chunk, and once more when the body is complete; the reply is made on
- * the last call.
+ * the last call.  A dropped reply is not queued: MHD_NO makes MHD close
+ * the connection without answering.
  */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -268,7 +278,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	else
 		serve_api(req, &reply);
 	req->authorization = NULL;
-	ret = queue_reply(conn, &reply);
+	if (reply.delivery == RK_DELIVER_DROP)
+		ret = MHD_NO;
+	else
+		ret = queue_reply(conn, &reply);
 	rk_reply_free(&reply);
 	return ret;
 }

@@ -5,10 +5,11 @@
  *		RING_SIZE non-admin requests, and the count of requests served.
  *
  * Each entry records method, raw path and query, how the bearer token was
- * classified, the status sent, the request body (made valid UTF-8) and the
- * fault applied.  It never records a header value: not the token, not any
- * other.  One mutex guards the ring; entries own their strings and are
- * freed when overwritten or cleared.
+ * classified, the status of the answer (for a "drop" fault, the status the
+ * API produced, although not a byte of the answer was sent), the request
+ * body (made valid UTF-8) and the fault applied.  It never records a
+ * header value: not the token, not any other.  One mutex guards the ring;
+ * entries own their strings and are freed when overwritten or cleared.
  *
  *-------------------------------------------------------------------------
  */

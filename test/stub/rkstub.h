@@ -182,7 +182,8 @@ typedef enum RkDelivery
 {
 	RK_DELIVER_NORMAL,
 	RK_DELIVER_DELAY_BODY,		/* half, sleep, rest */
-	RK_DELIVER_RESET			/* full Content-Length, half, then drop */
+	RK_DELIVER_RESET,			/* full Content-Length, half, then drop */
+	RK_DELIVER_DROP				/* nothing at all: close the connection */
 } RkDelivery;
 
 typedef struct RkHeader
@@ -232,7 +233,9 @@ typedef enum RkFaultKind
 	RK_FAULT_OVERSIZED,
 	RK_FAULT_INVALID_UTF8,
 	RK_FAULT_WRONG_TYPES,
-	RK_FAULT_RAW
+	RK_FAULT_RAW,
+	RK_FAULT_DROP,				/* perform, then close without a byte */
+	RK_FAULT_EXTRA				/* perform normally (plus "members") */
 } RkFaultKind;
 
 /* An armed fault, or a private copy of one taken by a matching request. */
@@ -255,6 +258,7 @@ typedef struct RkFault
 	int64_t		bytes;
 	char	   *content_type;
 	char	   *body;
+	char	   *members;		/* raw JSON member text for key objects */
 } RkFault;
 
 /* in main.c */
@@ -266,6 +270,8 @@ extern RkGeneration rk_config_generation(void);
 extern int	rk_config_latency_ms(void);
 extern void rk_config_set_generation(RkGeneration generation);
 extern void rk_config_set_latency_ms(int latency_ms);
+extern bool rk_config_unique_names(void);
+extern void rk_config_set_unique_names(bool unique);
 extern void rk_config_restore(void);
 extern void rk_config_add_key(RkAuth state, const char *token);
 extern bool rk_config_has_keys(void);
@@ -329,6 +335,8 @@ extern bool rk_store_delete(const char *id);
 extern void rk_store_rename(RkKey *key, char *name);
 extern int	rk_store_seed(int count, const char *prefix, RkKeyStatus status,
 						  const char *project_id, char *first_id, char *last_id);
+extern bool rk_store_seed_named(const char *name, RkKeyStatus status,
+								const char *project_id, char *id_out);
 extern void rk_store_workspace_ids(const char **ids);
 extern void rk_access_free(RkAccess *access, int naccess);
 extern bool rk_token_matches(const RkKey *key, const char *token, size_t len);
@@ -351,6 +359,7 @@ extern int	rk_check_access_fits(RkPermMode perm, bool has_access, int naccess,
 /* in shapes.c */
 extern void rk_shape_key(RkBuf *buf, const RkKey *key, RkGeneration generation,
 						 const char *token);
+extern void rk_shape_set_members(const char *members);
 extern json_object *rk_shape_capabilities(RkGeneration generation);
 extern json_object *rk_shape_error(int status, RkErrorForm form,
 								   const char *message, const char *id);
@@ -386,6 +395,7 @@ extern bool rk_faults_take(const char *method, const char *path,
 						   const char *query, RkFault *out);
 extern void rk_fault_release(RkFault *fault);
 extern bool rk_fault_performs(const RkFault *fault);
+extern const char *rk_fault_key_members(const RkFault *fault);
 extern void rk_fault_reply(const RkFault *fault, RkReply *reply);
 extern void rk_fault_transform(const RkFault *fault, RkReply *reply);
 extern void rk_fault_deliver(const RkFault *fault, RkReply *reply);

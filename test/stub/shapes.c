@@ -13,6 +13,12 @@
  * the store lock.  Everything else returns a new json-c object (or
  * malloc'd text) owned by the caller.
  *
+ * A fault may ask for extra members in every key object of one answer
+ * (faults.c, "members"): http.c sets them for the current thread with
+ * rk_shape_set_members while the API handles the request, and
+ * rk_shape_key writes them verbatim right after each key object's opening
+ * brace, so that no JSON parser ever sees (and rounds) them.
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdio.h>
@@ -22,6 +28,9 @@
 #include <microhttpd.h>
 
 #include "rkstub.h"
+
+/* Member text spliced into every key object on this thread, or NULL. */
+static _Thread_local const char *key_members = NULL;
 
 /* Add val under a literal (constant, not yet present) key. */
 static void
@@ -104,8 +113,9 @@ put_access(RkBuf *buf, const RkKey *key, RkGeneration generation)
 }
 
 /*
- * A key object as the current SDK reads it (ApiKeyRestResponse).  token is
- * the raw token right after create, else NULL and a masked value is sent.
+ * The members of a key object as the current SDK reads it
+ * (ApiKeyRestResponse), after the opening brace.  token is the raw token
+ * right after create, else NULL and a masked value is sent.
  */
 static void
 shape_current(RkBuf *buf, const RkKey *key, const char *token)
@@ -113,7 +123,7 @@ shape_current(RkBuf *buf, const RkKey *key, const char *token)
 	char		masked[RK_PREFIX_LEN + 8];
 
 	snprintf(masked, sizeof(masked), "%s****", key->token_prefix);
-	put_string(buf, "{\"id\":", key->id);
+	put_string(buf, "\"id\":", key->id);
 	put_string(buf, ",\"name\":", key->name);
 	put_string(buf, ",\"workspace_id\":", RK_WORKSPACE_ID);
 	put_string(buf, ",\"token\":", token ? token : masked);
@@ -151,14 +161,14 @@ shape_current(RkBuf *buf, const RkKey *key, const char *token)
 }
 
 /*
- * A key object as the legacy SDK reads it (ApiKey): api_key_id, *_at
- * times, no active, no token, no nulls (its audit ids are not nullable,
- * so they are left out).
+ * The members of a key object as the legacy SDK reads it (ApiKey), after
+ * the opening brace: api_key_id, *_at times, no active, no token, no nulls
+ * (its audit ids are not nullable, so they are left out).
  */
 static void
 shape_legacy(RkBuf *buf, const RkKey *key)
 {
-	put_string(buf, "{\"api_key_id\":", key->id);
+	put_string(buf, "\"api_key_id\":", key->id);
 	put_string(buf, ",\"name\":", key->name);
 	put_owner_scope(buf, key);
 	put_string(buf, ",\"permission_mode\":", rk_perm_name(key->perm));
@@ -173,14 +183,31 @@ shape_legacy(RkBuf *buf, const RkKey *key)
 }
 
 /*
- * Append the key object of the given generation to buf as JSON text.
- * token is the raw token (only right after create) or NULL.  Caller holds
- * the store lock.
+ * Set (or, with NULL, clear) the member text that rk_shape_key splices
+ * into every key object written by the calling thread.  The text must
+ * outlive its use; it is written as is, followed by a comma.
+ */
+void
+rk_shape_set_members(const char *members)
+{
+	key_members = (members && members[0]) ? members : NULL;
+}
+
+/*
+ * Append the key object of the given generation to buf as JSON text,
+ * starting with this thread's extra members, if any.  token is the raw
+ * token (only right after create) or NULL.  Caller holds the store lock.
  */
 void
 rk_shape_key(RkBuf *buf, const RkKey *key, RkGeneration generation,
 			 const char *token)
 {
+	rk_buf_puts(buf, "{");
+	if (key_members)
+	{
+		rk_buf_puts(buf, key_members);
+		rk_buf_puts(buf, ",");
+	}
 	if (generation == RK_GEN_LEGACY)
 		shape_legacy(buf, key);
 	else

@@ -9,9 +9,9 @@
  * index (open addressing, linear probing, backward-shift deletion) makes
  * the duplicate-name rule O(1).  One pthread rwlock protects it all:
  * readers hold it while they look at keys, writers while they change them;
- * the functions here never take it themselves except rk_store_reset and
- * rk_store_seed.  The store owns every RkKey and its strings until the key
- * is deleted or the store reset.
+ * the functions here never take it themselves except rk_store_reset,
+ * rk_store_seed and rk_store_seed_named.  The store owns every RkKey and
+ * its strings until the key is deleted or the store reset.
  *
  *-------------------------------------------------------------------------
  */
@@ -459,6 +459,37 @@ rk_store_seed(int count, const char *prefix, RkKeyStatus status,
 	}
 	rk_store_unlock();
 	return count;
+}
+
+/*
+ * Create one key named exactly name (copied), with the given status and
+ * project, as another client of the service would have made it.  Its id
+ * goes to id_out.  Returns false, creating nothing, when the name is
+ * taken.  Takes the write lock itself.
+ */
+bool
+rk_store_seed_named(const char *name, RkKeyStatus status,
+					const char *project_id, char *id_out)
+{
+	RkKeySpec	spec;
+	RkKey	   *k;
+
+	id_out[0] = '\0';
+	rk_store_wrlock();
+	if (rk_config_unique_names() && rk_store_name_taken(name, NULL))
+	{
+		rk_store_unlock();
+		return false;
+	}
+	memset(&spec, 0, sizeof(spec));
+	spec.name = rk_xstrdup(name);
+	spec.project_id = rk_xstrdup(project_id);
+	spec.perm = RK_PERM_ALL;
+	spec.status = status;
+	k = rk_store_insert(&spec, NULL);
+	strcpy(id_out, k->id);
+	rk_store_unlock();
+	return true;
 }
 
 /* Does token hash to this key's stored hash? */
