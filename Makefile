@@ -5,10 +5,13 @@ MODULE_big = routerkeys
 OBJS = \
 	src/routerkeys.o \
 	src/options.o \
+	src/json.o \
+	src/dialect_orq.o \
 	src/http.o \
-	src/contract.o \
 	src/errors.o \
+	src/rows.o \
 	src/keys.o \
+	src/followup.o \
 	src/functions.o \
 	src/fdw.o
 DATA = $(wildcard sql/routerkeys--*.sql)

@@ -1,243 +1,235 @@
 /*-------------------------------------------------------------------------
  *
- * contract.c
- *		The wire contract: the only file that includes json-c.
+ * dialect_orq.c
+ *		The provisioning API of the Orq.ai AI Router (shared/API.md of the
+ *		project's design): everything the remote API defines, and nothing
+ *		else.
  *
- * Request bodies go out as JSON text; responses come in as key records,
- * pages and error messages.  Both generations of the API are read without
- * being told which one is speaking: the id from "id" or "api_key_id", times
- * from either spelling, active from "active" or from "status", lists from a
- * bare array or from "data", a key bare or wrapped in "api_key".  Whatever
- * is not mapped to a column is kept, since "attrs" holds the whole object.
+ * Requests: the paths, the query parameters of a listing and its cursor,
+ * the create and update bodies, the enum spellings of column values, and
+ * what EXPLAIN shows as the remote request.  Answers: key objects, pages
+ * and error messages of both generations, read without being told which
+ * one is speaking (the id from "id" or "api_key_id", times from either
+ * spelling, active from "active" or from "status", lists from a bare array
+ * or from "data", a key bare or wrapped in "api_key"); whatever is not
+ * mapped to a column is kept, since attrs holds the whole object.  Meaning:
+ * what a status says about a request, which statuses are transient, and
+ * the advice a user can act on.
  *
- * Parsing is strict (valid UTF-8, bounded depth, no NUL byte, nothing after
- * the value) and every field read is type-checked; a response that breaks
- * the contract is reported to the caller as a problem text, never guessed at.
+ * Every field read is type-checked; an answer that breaks the contract is
+ * reported to the caller as a problem text, never guessed at.  Nothing here
+ * sends a request or raises an error for a remote failure: keys.c and
+ * http.c call these functions through the RkDialect table at the end.
  *
- * "attrs" is built as jsonb straight from the parsed tree, without printing
- * and parsing the JSON text again.
- *
- * json-c objects are malloc'd: each public function releases them in a
- * PG_FINALLY, so an error raised while converting (out of memory, encoding)
- * leaks nothing.  Results are palloc'd in the caller's memory context.
+ * Results are palloc'd in the caller's memory context; json-c trees are
+ * released by rk_json_read on every path.
  *
  *-------------------------------------------------------------------------
  */
-#include "routerkeys.h"
+#include "json.h"
 
-#include <json-c/json.h>
-
-#include <math.h>
-
-#include "common/shortest_dec.h"
-#include "mb/pg_wchar.h"
-#include "utils/fmgroids.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#define RK_JSON_MAX_DEPTH 64
+
+#define KEYS_PATH "/v2/api-keys"
+
+/* The enum spellings of the column values a user gives. */
+typedef struct RkSpelling
+{
+	const char *value;			/* as a column shows it */
+	const char *api;			/* as the API spells it */
+} RkSpelling;
+
+static const RkSpelling status_spellings[] = {
+	{"active", "API_KEY_STATUS_ACTIVE"},
+	{"disabled", "API_KEY_STATUS_DISABLED"},
+	{"revoked", "API_KEY_STATUS_REVOKED"},
+};
+
+static const RkSpelling permission_mode_spellings[] = {
+	{"all", "PERMISSION_MODE_ALL"},
+	{"read_only", "PERMISSION_MODE_READ_ONLY"},
+	{"restricted", "PERMISSION_MODE_RESTRICTED"},
+};
 
 /*
- * Checks the text of a value json-c has read, for what json-c takes in
- * strict mode but JSON does not: a member name in single quotes, and
- * \u0000, which json-c reads as a NUL character (cutting a member name
- * there without a word).  Returns the problem, or NULL.
+ * The API spelling of a column value (or of the API spelling itself), or
+ * NULL when it is neither.
  */
 static const char *
-check_tokens(const char *body, size_t len)
+spell(const RkSpelling *spellings, int n, const char *value)
 {
-	bool		in_string = false;
-
-	for (size_t i = 0; i < len; i++)
+	for (int i = 0; i < n; i++)
 	{
-		if (!in_string)
-		{
-			if (body[i] == '\'')
-				return "The response body is not valid JSON (a name in single quotes).";
-			in_string = body[i] == '"';
-		}
-		else if (body[i] == '"')
-			in_string = false;
-		else if (body[i] == '\\')
-		{
-			if (len - i >= 6 && memcmp(body + i + 1, "u0000", 5) == 0)
-				return "The response body contains a NUL character (\\u0000).";
-			i++;				/* the escaped character */
-		}
+		if (pg_strcasecmp(value, spellings[i].value) == 0 ||
+			strcmp(value, spellings[i].api) == 0)
+			return spellings[i].api;
 	}
 	return NULL;
 }
 
-/*
- * Parses a complete JSON document strictly.  Returns NULL and sets *problem
- * when the text is not one valid JSON value.
- */
-static pg_noinline json_object *
-parse_json(const char *body, size_t len, char **problem)
+static const char *
+orq_status_value(const char *status)
 {
-	json_tokener *tok;
-	json_object *root;
-	enum json_tokener_error err;
-	size_t		end;
-	const char *reason;
-
-	if (len == 0)
-	{
-		*problem = pstrdup("The response body is empty.");
-		return NULL;
-	}
-	if (memchr(body, '\0', len) != NULL)
-	{
-		*problem = pstrdup("The response body contains a NUL byte.");
-		return NULL;
-	}
-	/* json-c's own check lets overlong forms and surrogates through */
-	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
-	{
-		*problem = pstrdup("The response body is not valid UTF-8.");
-		return NULL;
-	}
-
-	tok = json_tokener_new_ex(RK_JSON_MAX_DEPTH);
-	if (tok == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);	/* UTF-8: checked above */
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	err = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	if (root == NULL && err == json_tokener_continue && end == len)
-	{
-		/* A bare number or literal ends at the end of the body: say so. */
-		root = json_tokener_parse_ex(tok, "", 1);
-		err = json_tokener_get_error(tok);
-	}
-	json_tokener_free(tok);
-
-	if (root == NULL && err == json_tokener_success)
-	{
-		*problem = pstrdup("The response body is JSON null.");
-		return NULL;
-	}
-	if (root == NULL || err != json_tokener_success)
-	{
-		json_object_put(root);
-		*problem = psprintf("The response body is not valid JSON (%s).",
-							err == json_tokener_continue || err == json_tokener_error_parse_eof ?
-							"it ends too early" :
-							json_tokener_error_desc(err));
-		return NULL;
-	}
-	while (end < len && (body[end] == ' ' || body[end] == '\n' ||
-						 body[end] == '\r' || body[end] == '\t'))
-		end++;
-	if (end < len)
-	{
-		json_object_put(root);
-		*problem = pstrdup("The response body has data after its JSON value.");
-		return NULL;
-	}
-	if ((reason = check_tokens(body, len)) != NULL)
-	{
-		json_object_put(root);
-		*problem = pstrdup(reason);
-		return NULL;
-	}
-	return root;
+	return spell(status_spellings, lengthof(status_spellings), status);
 }
 
-/* What a public parse function wants read from a parsed document. */
-typedef struct RkReading
+static const char *
+orq_permission_mode_value(const char *mode)
 {
-	RkKey	   *key;
-	bool		with_token;
-	RkPage	   *page;
-	bool		with_attrs;
-	char	   *message;
-} RkReading;
-
-typedef bool (*RkReader) (json_object *root, RkReading *reading, char **problem);
-
-/*
- * Parses body and hands the tree to reader, releasing the tree on every
- * path, errors included.
- */
-static bool
-read_document(const char *body, size_t len, RkReader reader, RkReading *reading,
-			  char **problem)
-{
-	json_object *root = parse_json(body, len, problem);
-	volatile bool ok = false;
-
-	if (root == NULL)
-		return false;
-	PG_TRY();
-	{
-		ok = reader(root, reading, problem);
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return ok;
+	return spell(permission_mode_spellings, lengthof(permission_mode_spellings), mode);
 }
 
 /*
- * Names a JSON type for a problem text.
+ * Appends "&name=value" to a query string; escaped unless for EXPLAIN.
+ */
+static void
+append_param(StringInfo query, const char *name, const char *value, bool escape)
+{
+	if (value == NULL)
+		return;
+	appendStringInfo(query, "&%s=", name);
+	if (escape)
+		rk_http_append_escaped(query, value);
+	else
+		appendStringInfoString(query, value);
+}
+
+/*
+ * The status a listing filters on: the status asked for, else active when
+ * only active keys are wanted.  A value the API has no spelling for (an
+ * EXPLAIN placeholder) is passed on as it is.
  */
 static const char *
-type_name(json_object *value)
+filter_status(const RkListFilter *filter)
 {
-	switch (json_object_get_type(value))
-	{
-		case json_type_null:
-			return "null";
-		case json_type_boolean:
-			return "a boolean";
-		case json_type_double:
-		case json_type_int:
-			return "a number";
-		case json_type_object:
-			return "an object";
-		case json_type_array:
-			return "an array";
-		case json_type_string:
-			return "a string";
-	}
-	return "a value";
-}
+	const char *status = filter->status;
 
-/*
- * Copies UTF-8 text into a palloc'd string in the server encoding.  Returns
- * NULL when it is not valid UTF-8 or holds a NUL character (json-c lets
- * "\u0000", overlong forms and lone surrogates through).
- */
-static char *
-copy_text(const char *s, int len)
-{
-	char	   *converted;
-
-	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+	if (status == NULL && filter->active_only)
+		status = "active";
+	if (status == NULL)
 		return NULL;
-	converted = pg_any_to_server(s, len, PG_UTF8);
-	return converted == s ? pnstrdup(s, len) : converted;
+	return orq_status_value(status) != NULL ? orq_status_value(status) : status;
 }
 
 /*
- * Copies a JSON string into a palloc'd string in the server encoding; NULL
- * with *problem when it cannot be text.
+ * The path and query of a listing page, from the filter and the cursor.
  */
 static char *
-copy_string(json_object *value, char **problem)
+build_list(const RkListFilter *filter, int limit, const char *cursor, bool escape)
 {
-	char	   *text = copy_text(json_object_get_string(value),
-								 json_object_get_string_len(value));
+	StringInfoData path;
 
-	if (text == NULL)
-		*problem = pstrdup("A string of the answer is not valid UTF-8 text, or holds a NUL character.");
-	return text;
+	initStringInfo(&path);
+	appendStringInfo(&path, KEYS_PATH "?source=router&limit=%d", limit);
+	append_param(&path, "status", filter_status(filter), escape);
+	append_param(&path, "search", filter->search, escape);
+	append_param(&path, "project_id", filter->project_id, escape);
+	append_param(&path, "starting_after", cursor, escape);
+	return path.data;
+}
+
+static char *
+orq_list_path(const RkListFilter *filter, int limit, const char *cursor)
+{
+	return build_list(filter, limit, cursor, true);
+}
+
+/*
+ * A listing as EXPLAIN shows it: the first page's request, values as they
+ * are (placeholders included).
+ */
+static char *
+orq_describe_list(const RkListFilter *filter, int limit)
+{
+	return psprintf("GET %s (paged)", build_list(filter, limit, NULL, false));
+}
+
+/*
+ * The path of one key.  Caller is responsible for having checked the id
+ * (rk_keys_check_id).
+ */
+static char *
+orq_key_path(const char *id)
+{
+	StringInfoData path;
+
+	initStringInfo(&path);
+	appendStringInfoString(&path, KEYS_PATH "/");
+	rk_http_append_escaped(&path, id);
+	return path.data;
+}
+
+/*
+ * A request about one key as EXPLAIN shows it.
+ */
+static const char *
+orq_describe_key_request(const char *method)
+{
+	if (strcmp(method, "POST") == 0)
+		return "POST " KEYS_PATH;
+	if (strcmp(method, "PATCH") == 0)
+		return "PATCH " KEYS_PATH "/{id}";
+	if (strcmp(method, "DELETE") == 0)
+		return "DELETE " KEYS_PATH "/{id}";
+	return "GET " KEYS_PATH "/{id}";
+}
+
+/*
+ * Fills a create body.
+ */
+static void
+fill_create(json_object *root, const void *p)
+{
+	const RkCreateArgs *args = (const RkCreateArgs *) p;
+
+	rk_json_add_string(root, "name", args->name);
+	if (args->expires_at != NULL)
+		rk_json_add_string(root, "expires_at", args->expires_at);
+	if (args->permission_mode != NULL)
+		rk_json_add_string(root, "permission_mode",
+						   orq_permission_mode_value(args->permission_mode));
+	if (args->project_id != NULL)
+		rk_json_add_string(rk_json_add_object(rk_json_add_object(root, "project_scope"),
+											  "single"),
+						   "project_id", args->project_id);
+}
+
+/*
+ * The JSON body of a create.  Caller is responsible for a permission mode
+ * the API can spell (permission_mode_value).
+ */
+static char *
+orq_create_body(const RkCreateArgs *args)
+{
+	return rk_json_serialize(fill_create, args);
+}
+
+/*
+ * Fills a sparse update body: only what is set is sent.
+ */
+static void
+fill_update(json_object *root, const void *p)
+{
+	const RkUpdateArgs *args = (const RkUpdateArgs *) p;
+
+	if (args->name != NULL)
+		rk_json_add_string(root, "name", args->name);
+	if (args->active >= 0)
+		rk_json_add_string(root, "status", orq_status_value(args->active ? "active" : "disabled"));
+	if (args->expires_at != NULL)
+		rk_json_add_string(root, "expires_at", args->expires_at);
+	if (args->clear_expires_at)
+		rk_json_add_boolean(root, "clear_expires_at", true);
+}
+
+/*
+ * The JSON body of an update.
+ */
+static char *
+orq_update_body(const RkUpdateArgs *args)
+{
+	return rk_json_serialize(fill_update, args);
 }
 
 /*
@@ -253,10 +245,10 @@ get_string(json_object *obj, const char *field, char **out, char **problem)
 		return true;
 	if (!json_object_is_type(value, json_type_string))
 	{
-		*problem = psprintf("Field \"%s\" of a key is %s, not a string.", field, type_name(value));
+		*problem = psprintf("Field \"%s\" of a key is %s, not a string.", field, rk_json_type_name(value));
 		return false;
 	}
-	*out = copy_string(value, problem);
+	*out = rk_json_string(value, problem);
 	return *out != NULL;
 }
 
@@ -285,7 +277,7 @@ get_object(json_object *obj, const char *field, json_object **out, char **proble
 		return true;
 	if (!json_object_is_type(value, json_type_object))
 	{
-		*problem = psprintf("Field \"%s\" of a key is %s, not an object.", field, type_name(value));
+		*problem = psprintf("Field \"%s\" of a key is %s, not an object.", field, rk_json_type_name(value));
 		return false;
 	}
 	*out = value;
@@ -405,7 +397,7 @@ get_owner_type(json_object *obj, char **out, char **problem)
 			{
 				(void) value;
 				if (strcmp(name, "type") != 0)	/* {"type": null} */
-					*out = copy_text(name, strlen(name));
+					*out = rk_json_name(name);
 			}
 		}
 	}
@@ -428,123 +420,13 @@ get_active(json_object *obj, int *out, char **problem)
 		return true;
 	if (!json_object_is_type(value, json_type_boolean))
 	{
-		*problem = psprintf("Field \"active\" of a key is %s, not a boolean.", type_name(value));
+		*problem = psprintf("Field \"active\" of a key is %s, not a boolean.", rk_json_type_name(value));
 		return false;
 	}
 	*out = json_object_get_boolean(value) ? 1 : 0;
 	return true;
 }
 
-/*
- * A JSON number as a numeric.  json-c lets NaN and Infinity through, which
- * neither JSON nor jsonb has: those are a problem.  A double is converted
- * through its shortest exact decimal form, so that no exponent can exceed
- * what numeric holds.
- */
-static Numeric
-number_value(json_object *obj, bool *ok, char **problem)
-{
-	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
-	const char *text = json_object_get_string(obj);
-
-	if (json_object_is_type(obj, json_type_double))
-	{
-		double		d = json_object_get_double(obj);
-
-		if (!isfinite(d))
-		{
-			*ok = false;
-			*problem = pstrdup("A number of the answer is not finite.");
-			d = 0;
-		}
-		double_to_shortest_decimal_buf(d, buf);
-		text = buf;
-	}
-	return DatumGetNumeric(OidInputFunctionCall(F_NUMERIC_IN, (char *) text, InvalidOid, -1));
-}
-
-/*
- * Adds a JSON value to a jsonb being built, as an object member's value or
- * an array element.  Returns the finished value when obj closes the
- * outermost container.  False in *ok (with *problem) for what jsonb cannot
- * hold: a NUL character in a string.
- */
-static JsonbValue *
-push_json(JsonbParseState **state, json_object *obj, JsonbIteratorToken token,
-		  bool *ok, char **problem)
-{
-	JsonbValue	v;
-	JsonbValue *result = NULL;
-
-	switch (json_object_get_type(obj))
-	{
-		case json_type_null:
-			v.type = jbvNull;
-			break;
-		case json_type_boolean:
-			v.type = jbvBool;
-			v.val.boolean = json_object_get_boolean(obj);
-			break;
-		case json_type_int:
-		case json_type_double:
-			v.type = jbvNumeric;
-			v.val.numeric = number_value(obj, ok, problem);
-			break;
-		case json_type_string:
-			v.type = jbvString;
-			v.val.string.val = copy_string(obj, problem);
-			if (v.val.string.val == NULL)
-			{
-				*ok = false;
-				v.val.string.val = "";
-			}
-			v.val.string.len = strlen(v.val.string.val);
-			break;
-		case json_type_object:
-			pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-			{
-				json_object_object_foreach(obj, name, member)
-				{
-					JsonbValue	k;
-
-					k.type = jbvString;
-					k.val.string.val = copy_text(name, strlen(name));
-					if (k.val.string.val == NULL)
-					{
-						*ok = false;
-						*problem = pstrdup("A member name of the answer is not valid UTF-8 text.");
-						k.val.string.val = "";
-					}
-					k.val.string.len = strlen(k.val.string.val);
-					pushJsonbValue(state, WJB_KEY, &k);
-					push_json(state, member, WJB_VALUE, ok, problem);
-				}
-			}
-			return pushJsonbValue(state, WJB_END_OBJECT, NULL);
-		case json_type_array:
-			pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-			for (size_t i = 0; i < json_object_array_length(obj); i++)
-				push_json(state, json_object_array_get_idx(obj, i), WJB_ELEM, ok, problem);
-			return pushJsonbValue(state, WJB_END_ARRAY, NULL);
-	}
-	result = pushJsonbValue(state, token, &v);
-	return result;
-}
-
-/*
- * A key object as jsonb.
- */
-static bool
-build_jsonb(json_object *obj, Jsonb **out, char **problem)
-{
-	JsonbParseState *state = NULL;
-	bool		ok = true;
-	JsonbValue *value = push_json(&state, obj, WJB_VALUE, &ok, problem);
-
-	if (ok)
-		*out = JsonbValueToJsonb(value);
-	return ok;
-}
 
 /*
  * Fills an RkKey from one key object, of either generation; with_attrs
@@ -557,7 +439,7 @@ read_key(json_object *obj, RkKey *key, bool with_attrs, char **problem)
 
 	if (!json_object_is_type(obj, json_type_object))
 	{
-		*problem = psprintf("A key is %s, not an object.", type_name(obj));
+		*problem = psprintf("A key is %s, not an object.", rk_json_type_name(obj));
 		return false;
 	}
 	if (!get_either(obj, "id", "api_key_id", &key->id, problem) ||
@@ -588,7 +470,7 @@ read_key(json_object *obj, RkKey *key, bool with_attrs, char **problem)
 		key->active = strcmp(key->status, "active") == 0 ? 1 : 0;
 	if (key->status == NULL && key->active >= 0)
 		key->status = pstrdup(key->active ? "active" : "disabled");
-	return !with_attrs || build_jsonb(obj, &key->attrs, problem);
+	return !with_attrs || rk_json_to_jsonb(obj, &key->attrs, problem);
 }
 
 /*
@@ -605,7 +487,7 @@ read_single(json_object *root, RkKey *key, bool with_token, bool with_attrs, cha
 
 	if (!json_object_is_type(root, json_type_object))
 	{
-		*problem = psprintf("The answer is %s, not a key.", type_name(root));
+		*problem = psprintf("The answer is %s, not a key.", rk_json_type_name(root));
 		return false;
 	}
 	if (json_object_is_type(root, json_type_object) &&
@@ -626,52 +508,6 @@ read_single(json_object *root, RkKey *key, bool with_token, bool with_attrs, cha
 	return true;
 }
 
-/*
- * read_document reader for rk_contract_parse_key.
- */
-static bool
-read_single_document(json_object *root, RkReading *reading, char **problem)
-{
-	return read_single(root, reading->key, reading->with_token, reading->with_attrs, problem);
-}
-
-/*
- * Parses the answer to a create (with_token), get or update into *key;
- * with_attrs builds key->attrs too.  Returns false with *problem when the
- * body breaks the contract.
- */
-bool
-rk_contract_parse_key(const char *body, size_t len, RkKey *key, bool with_token,
-					  bool with_attrs, char **problem)
-{
-	RkReading	reading = {.key = key, .with_token = with_token, .with_attrs = with_attrs};
-
-	return read_document(body, len, read_single_document, &reading, problem);
-}
-
-/*
- * read_document reader for rk_contract_parse_empty.
- */
-static bool
-read_empty_document(json_object *root, RkReading *reading, char **problem)
-{
-	if (json_object_is_type(root, json_type_object))
-		return true;
-	*problem = pstrdup("The answer to a delete is neither empty nor a JSON object.");
-	return false;
-}
-
-/*
- * Checks the answer to a delete: no body (204), or a JSON object ({} from
- * the older generation).  Returns false with *problem otherwise.
- */
-bool
-rk_contract_parse_empty(const char *body, size_t len, char **problem)
-{
-	RkReading	reading = {0};
-
-	return len == 0 || read_document(body, len, read_empty_document, &reading, problem);
-}
 
 /*
  * Reads a page: a bare array, or {"data": […], "has_more": bool}.
@@ -697,7 +533,7 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 		{
 			if (!json_object_is_type(more, json_type_boolean))
 			{
-				*problem = psprintf("Field \"has_more\" is %s, not a boolean.", type_name(more));
+				*problem = psprintf("Field \"has_more\" is %s, not a boolean.", rk_json_type_name(more));
 				return false;
 			}
 			page->has_more_known = true;
@@ -706,7 +542,7 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 	}
 	else if (!json_object_is_type(root, json_type_array))
 	{
-		*problem = psprintf("The list is %s, not an array.", type_name(root));
+		*problem = psprintf("The list is %s, not an array.", rk_json_type_name(root));
 		return false;
 	}
 
@@ -726,27 +562,6 @@ read_page(json_object *root, RkPage *page, bool with_attrs, char **problem)
 	return true;
 }
 
-/*
- * read_document reader for rk_contract_parse_page.
- */
-static bool
-read_page_document(json_object *root, RkReading *reading, char **problem)
-{
-	return read_page(root, reading->page, reading->with_attrs, problem);
-}
-
-/*
- * Parses one page of a listing.  Returns false with *problem when the body
- * breaks the contract.
- */
-bool
-rk_contract_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs,
-					   char **problem)
-{
-	RkReading	reading = {.page = page, .with_attrs = with_attrs};
-
-	return read_document(body, len, read_page_document, &reading, problem);
-}
 
 /*
  * Finds the human-readable message in an error body of any of the forms the
@@ -773,17 +588,116 @@ read_error_message(json_object *root)
 		if (json_object_object_get_ex(root, fields[i], &value) &&
 			json_object_is_type(value, json_type_string) &&
 			json_object_get_string_len(value) > 0)
-			return copy_text(json_object_get_string(value), json_object_get_string_len(value));
+		{
+			char	   *problem;
+
+			return rk_json_string(value, &problem);
+		}
 	}
 	return NULL;
 }
 
+
+
+/* What a parse function wants read from a document. */
+typedef struct RkReading
+{
+	RkKey	   *key;
+	bool		with_token;
+	RkPage	   *page;
+	bool		with_attrs;
+	char	   *message;
+} RkReading;
+
 /*
- * read_document reader for rk_contract_error_message.
+ * rk_json_read reader of a single-key answer.
  */
 static bool
-read_error_document(json_object *root, RkReading *reading, char **problem)
+read_single_document(json_object *root, void *arg, char **problem)
 {
+	RkReading  *reading = (RkReading *) arg;
+
+	return read_single(root, reading->key, reading->with_token, reading->with_attrs, problem);
+}
+
+/*
+ * Parses the answer to a create (with_token), get or update into *key;
+ * with_attrs builds key->attrs too.  Returns false with *problem when the
+ * body breaks the contract.
+ */
+static bool
+orq_parse_key(const char *body, size_t len, RkKey *key, bool with_token, bool with_attrs,
+			  char **problem)
+{
+	RkReading	reading = {.key = key, .with_token = with_token, .with_attrs = with_attrs};
+
+	return rk_json_read(body, len, read_single_document, &reading, problem);
+}
+
+/*
+ * rk_json_read reader of a delete's answer.
+ */
+static bool
+read_empty_document(json_object *root, void *arg, char **problem)
+{
+	if (json_object_is_type(root, json_type_object))
+		return true;
+	*problem = pstrdup("The answer to a delete is neither empty nor a JSON object.");
+	return false;
+}
+
+/*
+ * Checks the answer to a delete: no body (204), or a JSON object ({} from
+ * the older generation).
+ */
+static bool
+orq_parse_empty(const char *body, size_t len, char **problem)
+{
+	return len == 0 || rk_json_read(body, len, read_empty_document, NULL, problem);
+}
+
+/*
+ * rk_json_read reader of a page.
+ */
+static bool
+read_page_document(json_object *root, void *arg, char **problem)
+{
+	RkReading  *reading = (RkReading *) arg;
+
+	return read_page(root, reading->page, reading->with_attrs, problem);
+}
+
+/*
+ * Parses one page of a listing.
+ */
+static bool
+orq_parse_page(const char *body, size_t len, RkPage *page, bool with_attrs, char **problem)
+{
+	RkReading	reading = {.page = page, .with_attrs = with_attrs};
+
+	return rk_json_read(body, len, read_page_document, &reading, problem);
+}
+
+/*
+ * Whether a page ends the listing: it says so with has_more (the documented
+ * generation), or, as a bare array, it is shorter than the limit asked for.
+ */
+static bool
+orq_page_is_last(const RkPage *page, int limit)
+{
+	if (page->nkeys == 0)
+		return true;
+	return page->has_more_known ? !page->has_more : page->nkeys < limit;
+}
+
+/*
+ * rk_json_read reader of an error body.
+ */
+static bool
+read_error_document(json_object *root, void *arg, char **problem)
+{
+	RkReading  *reading = (RkReading *) arg;
+
 	reading->message = read_error_message(root);
 	return reading->message != NULL;
 }
@@ -791,111 +705,125 @@ read_error_document(json_object *root, RkReading *reading, char **problem)
 /*
  * The message of an error body, or NULL when it has none (or is not JSON).
  */
-char *
-rk_contract_error_message(const char *body, size_t len)
+static char *
+orq_error_message(const char *body, size_t len)
 {
 	RkReading	reading = {0};
 	char	   *problem;
 
-	if (!read_document(body, len, read_error_document, &reading, &problem))
+	if (!rk_json_read(body, len, read_error_document, &reading, &problem))
 		return NULL;
 	return reading.message;
 }
 
 /*
- * Adds a string member, converted from the server encoding to UTF-8.
+ * What an HTTP status says about a request (about_key: it named a key).
  */
-static void
-add_string(json_object *obj, const char *field, const char *value)
+static RkFailure
+orq_classify_status(long status, bool about_key)
 {
-	char	   *utf8 = pg_server_to_any(value, strlen(value), PG_UTF8);
-
-	json_object_object_add(obj, field, json_object_new_string(utf8));
-}
-
-/*
- * Serializes a body built by fill, releasing it on every path.
- */
-static char *
-serialize(void (*fill) (json_object *, const void *), const void *args)
-{
-	json_object *root = json_object_new_object();
-	char	   *volatile text = NULL;
-
-	if (root == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	PG_TRY();
+	switch (status)
 	{
-		fill(root, args);
-		text = pstrdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-													  JSON_C_TO_STRING_NOSLASHESCAPE));
-	}
-	PG_FINALLY();
-	{
-		json_object_put(root);
-	}
-	PG_END_TRY();
-	return text;
-}
-
-/*
- * Fills a create body.
- */
-static void
-fill_create(json_object *root, const void *p)
-{
-	const RkCreateArgs *args = (const RkCreateArgs *) p;
-
-	add_string(root, "name", args->name);
-	if (args->expires_at != NULL)
-		add_string(root, "expires_at", args->expires_at);
-	if (args->permission_mode != NULL)
-		add_string(root, "permission_mode", args->permission_mode);
-	if (args->project_id != NULL)
-	{
-		json_object *scope = json_object_new_object();
-		json_object *single = json_object_new_object();
-
-		json_object_object_add(root, "project_scope", scope);
-		json_object_object_add(scope, "single", single);
-		add_string(single, "project_id", args->project_id);
+		case 400:
+		case 422:
+			return RK_FAIL_INVALID_REQUEST;
+		case 401:
+			return RK_FAIL_AUTHENTICATION;
+		case 403:
+			return RK_FAIL_FORBIDDEN;
+		case 404:
+			return about_key ? RK_FAIL_NO_SUCH_KEY : RK_FAIL_NO_ENDPOINT;
+		case 409:
+			return RK_FAIL_CONFLICT;
+		case 429:
+			return RK_FAIL_RATE_LIMITED;
+		case 502:
+		case 503:
+		case 504:
+			return RK_FAIL_UNAVAILABLE;
+		default:
+			return status >= 500 ? RK_FAIL_SERVER_ERROR : RK_FAIL_OTHER_STATUS;
 	}
 }
 
 /*
- * The JSON body of POST /v2/api-keys.
+ * Whether a status may go away when the same request is sent again later.
  */
-char *
-rk_contract_create_body(const RkCreateArgs *args)
+static bool
+orq_status_is_transient(long status)
 {
-	return serialize(fill_create, args);
+	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
 /*
- * Fills a sparse update body: only what is set is sent.
+ * Whether a status says the service did not carry the request out, so that
+ * even a create may be sent again: 429 turns a request away before work.
  */
-static void
-fill_update(json_object *root, const void *p)
+static bool
+orq_status_is_unprocessed(long status)
 {
-	const RkUpdateArgs *args = (const RkUpdateArgs *) p;
-
-	if (args->name != NULL)
-		add_string(root, "name", args->name);
-	if (args->active >= 0)
-		add_string(root, "status", args->active ? "API_KEY_STATUS_ACTIVE" : "API_KEY_STATUS_DISABLED");
-	if (args->expires_at != NULL)
-		add_string(root, "expires_at", args->expires_at);
-	if (args->clear_expires_at)
-		json_object_object_add(root, "clear_expires_at", json_object_new_boolean(1));
+	return status == 429;
 }
 
 /*
- * The JSON body of PATCH /v2/api-keys/{id}.
+ * The advice this API gives with a failure, or NULL.
  */
-char *
-rk_contract_update_body(const RkUpdateArgs *args)
+static const char *
+orq_hint(RkFailure failure)
 {
-	return serialize(fill_update, args);
+	switch (failure)
+	{
+		case RK_FAIL_FORBIDDEN:
+			return "A provisioning key manages router keys only, not workspace keys; a revoked provisioning key is refused too.";
+		case RK_FAIL_CONFLICT:
+			return "Key names are unique within a workspace.";
+		default:
+			return NULL;
+	}
 }
+
+/*
+ * Which conditions on a column the listing can evaluate: status and
+ * project_id exactly, the name as a substring (search), active when true.
+ * id = value is a GET of its own.
+ */
+static bool
+orq_can_filter(RkColumn column, RkFilterOp op)
+{
+	switch (column)
+	{
+		case RK_COL_ID:
+		case RK_COL_STATUS:
+		case RK_COL_PROJECT_ID:
+			return op == RK_FILTER_EQUAL;
+		case RK_COL_NAME:
+			return op == RK_FILTER_EQUAL || op == RK_FILTER_SUBSTRING;
+		case RK_COL_ACTIVE:
+			return op == RK_FILTER_IS_TRUE;
+		default:
+			return false;
+	}
+}
+
+const RkDialect rk_dialect_orq = {
+	.name = "orq",
+	.list_path = orq_list_path,
+	.describe_list = orq_describe_list,
+	.key_path = orq_key_path,
+	.describe_key_request = orq_describe_key_request,
+	.create_path = KEYS_PATH,
+	.create_body = orq_create_body,
+	.update_body = orq_update_body,
+	.parse_key = orq_parse_key,
+	.parse_page = orq_parse_page,
+	.parse_empty = orq_parse_empty,
+	.error_message = orq_error_message,
+	.page_is_last = orq_page_is_last,
+	.classify_status = orq_classify_status,
+	.status_is_transient = orq_status_is_transient,
+	.status_is_unprocessed = orq_status_is_unprocessed,
+	.hint = orq_hint,
+	.can_filter = orq_can_filter,
+	.status_value = orq_status_value,
+	.permission_mode_value = orq_permission_mode_value,
+};

@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * errors.c
- *		Turns a failed request into an ERROR: SQLSTATE, a lower-case primary
- *		message naming the server, the remote message in DETAIL, a HINT when
- *		the user can act, and a CONTEXT line naming the request.
+ *		The only place that turns an RkOutcome into an ERROR, or into a
+ *		WARNING for a cleanup path that must not throw: SQLSTATE, a
+ *		lower-case primary message naming the server, the remote message in
+ *		DETAIL, a HINT when the user can act, and a CONTEXT line naming the
+ *		request.
  *
- * Remote text goes through errdetail_internal (it is not ours to translate)
- * after the provisioning key has been redacted from it, should the service
- * ever echo it.  A non-JSON body is described by its type and size, never
- * quoted.  The table in README.md ("Errors") mirrors report_status().
+ * What each failure becomes is one table (failure_reports); README.md
+ * ("Errors") mirrors it.  Remote text goes through errdetail_internal (it is
+ * not ours to translate) after the provisioning key has been redacted from
+ * it, should the service ever echo it.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,18 +19,79 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
-/*
- * Whether a request ended with a 2xx answer.
- */
-bool
-rk_error_is_success(const RkRequest *request)
+/* How a failure reads.  Messages take the server's name; see arguments. */
+typedef enum RkMessageArgs
 {
-	return request->transport == RK_TRANSPORT_OK &&
-		request->status >= 200 && request->status < 300;
+	RK_ARGS_SERVER,				/* "…%s…": the server */
+	RK_ARGS_SERVER_STATUS,		/* "…%s…%ld…": the server, the HTTP status */
+	RK_ARGS_KEY_SERVER			/* "…%s…%s…": the key id, the server */
+} RkMessageArgs;
+
+typedef struct RkFailureReport
+{
+	RkFailure	failure;
+	int			sqlstate;
+	RkMessageArgs args;
+	const char *message;
+} RkFailureReport;
+
+static const RkFailureReport failure_reports[] = {
+	{RK_FAIL_INVALID_REQUEST, ERRCODE_INVALID_PARAMETER_VALUE, RK_ARGS_SERVER,
+	"server \"%s\" rejected the request as invalid"},
+	{RK_FAIL_AUTHENTICATION, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, RK_ARGS_SERVER,
+	"server \"%s\" rejected the provisioning key"},
+	{RK_FAIL_FORBIDDEN, ERRCODE_INSUFFICIENT_PRIVILEGE, RK_ARGS_SERVER,
+	"server \"%s\" refused the request"},
+	{RK_FAIL_NO_SUCH_KEY, ERRCODE_UNDEFINED_OBJECT, RK_ARGS_KEY_SERVER,
+	"key \"%s\" does not exist on server \"%s\""},
+	{RK_FAIL_NO_ENDPOINT, ERRCODE_FDW_ERROR, RK_ARGS_SERVER,
+	"server \"%s\" has no such endpoint"},
+	{RK_FAIL_CONFLICT, ERRCODE_UNIQUE_VIOLATION, RK_ARGS_SERVER,
+	"server \"%s\" reported a conflict"},
+	{RK_FAIL_RATE_LIMITED, ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, RK_ARGS_SERVER,
+	"server \"%s\" is rate limiting requests"},
+	{RK_FAIL_UNAVAILABLE, ERRCODE_CONNECTION_FAILURE, RK_ARGS_SERVER_STATUS,
+	"server \"%s\" is unavailable (HTTP status %ld)"},
+	{RK_FAIL_SERVER_ERROR, ERRCODE_FDW_ERROR, RK_ARGS_SERVER_STATUS,
+	"server \"%s\" answered with HTTP status %ld"},
+	{RK_FAIL_OTHER_STATUS, ERRCODE_FDW_ERROR, RK_ARGS_SERVER_STATUS,
+	"server \"%s\" answered with HTTP status %ld"},
+	{RK_FAIL_CONNECT, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, RK_ARGS_SERVER,
+	"could not connect to server \"%s\""},
+	{RK_FAIL_TLS, ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION, RK_ARGS_SERVER,
+	"could not establish a secure connection to server \"%s\""},
+	{RK_FAIL_TIMEOUT, ERRCODE_CONNECTION_FAILURE, RK_ARGS_SERVER,
+	"request to server \"%s\" timed out"},
+	{RK_FAIL_LOST, ERRCODE_CONNECTION_FAILURE, RK_ARGS_SERVER,
+	"connection to server \"%s\" was lost during a request"},
+	{RK_FAIL_TOO_LARGE, ERRCODE_PROGRAM_LIMIT_EXCEEDED, RK_ARGS_SERVER,
+	"response from server \"%s\" is larger than max_response_bytes"},
+	{RK_FAIL_INTERNAL, ERRCODE_FDW_ERROR, RK_ARGS_SERVER,
+	"could not send a request to server \"%s\""},
+	{RK_FAIL_BROKEN_ANSWER, ERRCODE_PROTOCOL_VIOLATION, RK_ARGS_SERVER,
+	"server \"%s\" sent an invalid response"},
+	{RK_FAIL_MAY_APPEAR, ERRCODE_CONNECTION_FAILURE, RK_ARGS_SERVER,
+	"request to server \"%s\" timed out"},
+};
+
+/*
+ * The report of a failure.
+ */
+static const RkFailureReport *
+report_of(RkFailure failure)
+{
+	for (int i = 0; i < (int) lengthof(failure_reports); i++)
+	{
+		if (failure_reports[i].failure == failure)
+			return &failure_reports[i];
+	}
+	elog(ERROR, "unrecognized routerkeys failure %d", (int) failure);
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
- * Returns text with every occurrence of the provisioning key replaced.
+ * Returns text with every occurrence of the provisioning key replaced, and
+ * control characters from afar made spaces.
  */
 static char *
 redact(const RkConfig *config, const char *text)
@@ -38,239 +101,124 @@ redact(const RkConfig *config, const char *text)
 	StringInfoData buf;
 	const char *hit;
 
-	if (text == NULL || keylen == 0 || strstr(text, key) == NULL)
-		return (char *) text;
+	if (text == NULL)
+		return NULL;
 	initStringInfo(&buf);
-	while ((hit = strstr(text, key)) != NULL)
+	while (keylen > 0 && (hit = strstr(text, key)) != NULL)
 	{
 		appendBinaryStringInfo(&buf, text, hit - text);
 		appendStringInfoString(&buf, "[redacted]");
 		text = hit + keylen;
 	}
 	appendStringInfoString(&buf, text);
+	for (char *p = buf.data; *p; p++)
+	{
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	}
 	return buf.data;
 }
 
 /*
- * The DETAIL of a failed request: the remote message, or a description of
- * a body that has none, plus the number of attempts when there were several.
+ * The DETAIL: the remote message or the problem, and the attempts made.
  */
 static char *
-describe_failure(const RkConfig *config, const RkRequest *request)
+detail_of(const RkConfig *config, const RkOutcome *outcome)
 {
 	StringInfoData buf;
-	char	   *message = NULL;
 
 	initStringInfo(&buf);
-	if (request->transport != RK_TRANSPORT_OK)
-		appendStringInfo(&buf, "%s.", redact(config, request->transport_detail));
-	else if (request->response_len == 0)
-		appendStringInfo(&buf, "The answer was HTTP status %ld with an empty body.", request->status);
-	else if ((message = rk_contract_error_message(request->response, request->response_len)) != NULL)
-	{
-		for (char *p = message; *p; p++)
-		{
-			if ((unsigned char) *p < 0x20 || *p == 0x7f)
-				*p = ' ';		/* no control characters from afar in a message */
-		}
-		appendStringInfo(&buf, "The server said: %s", redact(config, message));
-		if (strchr(".!?", buf.data[buf.len - 1]) == NULL)
-			appendStringInfoChar(&buf, '.');
-	}
-	else
-		appendStringInfo(&buf, "The answer was HTTP status %ld with a %zu-byte %s body that carries no error message.",
-						 request->status, request->response_len,
-						 request->content_type != NULL ? request->content_type : "untyped");
-	if (request->attempts > 1)
-		appendStringInfo(&buf, " The request was tried %d times.", request->attempts);
-	return buf.data;
+	if (outcome->failure == RK_FAIL_TOO_LARGE)
+		appendStringInfo(&buf, "The limit is %lld bytes.", (long long) config->max_response_bytes);
+	else if (outcome->problem != NULL)
+		appendStringInfoString(&buf, redact(config, outcome->problem));
+	else if (outcome->remote_message != NULL)
+		appendStringInfoString(&buf, redact(config, outcome->remote_message));
+	if (outcome->failure == RK_FAIL_MAY_APPEAR)
+		appendStringInfo(&buf, " The service may still carry the create out, so a key named \"%s\" may still appear; it is recorded for a follow-up check.",
+						 outcome->followup_name);
+	else if (outcome->followup_name != NULL)
+		appendStringInfo(&buf, " A key named \"%s\" may have been made, and could not be looked up; it is recorded for a follow-up check.",
+						 outcome->followup_name);
+	if (outcome->attempts > 1)
+		appendStringInfo(&buf, " The request was tried %d times.", outcome->attempts);
+	return buf.len > 0 ? buf.data : NULL;
 }
 
 /*
- * Adds "request METHOD path on server" as the error context.
+ * The HINT: what the user can do about a failure, or NULL.
  */
-static void
-request_context(const RkConfig *config, const RkRequest *request)
+static char *
+hint_of(const RkConfig *config, const RkOutcome *outcome)
 {
-	errcontext("routerkeys request %s %s on server \"%s\"",
-			   request->method, request->path, config->servername);
-}
-
-/*
- * Reports a transfer that produced no usable HTTP answer.
- */
-static void
-report_transport(const RkConfig *config, const RkRequest *request, const char *detail)
-{
-	switch (request->transport)
+	switch (outcome->failure)
 	{
-		case RK_TRANSPORT_CONNECT:
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not connect to server \"%s\"", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("Check the server's url option and that the service is reachable."),
-					 request_context(config, request)));
-			break;
-		case RK_TRANSPORT_TLS:
-			ereport(ERROR,
-					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("could not establish a secure connection to server \"%s\"", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("Check the service's certificate, or name a private certificate authority in the server's ca_file option."),
-					 request_context(config, request)));
-			break;
-		case RK_TRANSPORT_TIMEOUT:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to server \"%s\" timed out", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("The limit is the server's timeout_ms option, now %d ms.", config->timeout_ms),
-					 request_context(config, request)));
-			break;
-		case RK_TRANSPORT_TOO_LARGE:
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("response from server \"%s\" is larger than max_response_bytes", config->servername),
-					 errdetail("The limit is %lld bytes.", (long long) config->max_response_bytes),
-					 errhint("Raise the server's max_response_bytes option, or lower its page_size."),
-					 request_context(config, request)));
-			break;
-		case RK_TRANSPORT_LOST:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("connection to server \"%s\" was lost during a request", config->servername),
-					 errdetail_internal("%s", detail),
-					 request_context(config, request)));
-			break;
+		case RK_FAIL_AUTHENTICATION:
+			return psprintf("Check the %s option of the user mapping for role \"%s\": the key may be wrong, disabled or revoked.",
+							config->key_option, GetUserNameFromId(config->userid, false));
+		case RK_FAIL_RATE_LIMITED:
+			if (outcome->wait_refused)
+				return psprintf("The server asked to wait %.0f seconds, more than is left of the server's retry_max_wait_ms option (%d ms); try again later.",
+								outcome->retry_after, config->retry_max_wait_ms);
+			return psprintf("The server's max_retries (%d) and retry_max_wait_ms (%d ms) options bound the retries.",
+							config->max_retries, config->retry_max_wait_ms);
+		case RK_FAIL_TIMEOUT:
+		case RK_FAIL_MAY_APPEAR:
+			return psprintf("The limit is the server's timeout_ms option, now %d ms.",
+							config->timeout_ms);
+		case RK_FAIL_CONNECT:
+			return pstrdup("Check the server's url option and that the service is reachable.");
+		case RK_FAIL_TLS:
+			return pstrdup("Check the service's certificate, or name a private certificate authority in the server's ca_file option.");
+		case RK_FAIL_NO_ENDPOINT:
+			return pstrdup("Check the server's url option.");
+		case RK_FAIL_TOO_LARGE:
+			return pstrdup("Raise the server's max_response_bytes option, or lower its page_size.");
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("request to server \"%s\" failed", config->servername),
-					 errdetail_internal("%s", detail),
-					 request_context(config, request)));
-			break;
+			return outcome->hint != NULL ? pstrdup(outcome->hint) : NULL;
 	}
 }
 
 /*
- * Reports an HTTP answer with an error status.
+ * Reports an outcome at elevel (ERROR or WARNING).
  */
 static void
-report_status(const RkConfig *config, const RkRequest *request, const char *key_id,
-			  const char *detail)
+report(const RkConfig *config, const RkOutcome *outcome, int elevel)
 {
-	long		status = request->status;
+	const RkFailureReport *r = report_of(outcome->failure);
+	char	   *detail = detail_of(config, outcome);
+	char	   *hint = hint_of(config, outcome);
+	const char *key_id = outcome->key_id != NULL ? outcome->key_id : "";
 
-	switch (status)
-	{
-		case 400:
-		case 422:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("server \"%s\" rejected the request as invalid", config->servername),
-					 errdetail_internal("%s", detail),
-					 request_context(config, request)));
-			break;
-		case 401:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-					 errmsg("server \"%s\" rejected the provisioning key", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("Check the provisioning_key option of the user mapping for role \"%s\": the key may be wrong, disabled or revoked.",
-							 GetUserNameFromId(config->userid, false)),
-					 request_context(config, request)));
-			break;
-		case 403:
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("server \"%s\" refused the request", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("A provisioning key manages router keys only, not workspace keys; a revoked provisioning key is refused too."),
-					 request_context(config, request)));
-			break;
-		case 404:
-			if (key_id != NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("key \"%s\" does not exist on server \"%s\"", key_id, config->servername),
-						 errdetail_internal("%s", detail),
-						 request_context(config, request)));
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("server \"%s\" has no such endpoint", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("Check the server's url option."),
-					 request_context(config, request)));
-			break;
-		case 409:
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("server \"%s\" reported a conflict", config->servername),
-					 errdetail_internal("%s", detail),
-					 errhint("Key names are unique within a workspace."),
-					 request_context(config, request)));
-			break;
-		case 429:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("server \"%s\" is rate limiting requests", config->servername),
-					 errdetail_internal("%s", detail),
-					 request->retry_after >= 0 ?
-					 errhint_plural("Tried %d time; the last Retry-After was %g seconds. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-									"Tried %d times; the last Retry-After was %g seconds. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-									request->attempts, request->attempts, request->retry_after) :
-					 errhint_plural("Tried %d time. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-									"Tried %d times. The server's max_retries and retry_max_wait_ms options bound the waiting.",
-									request->attempts, request->attempts),
-					 request_context(config, request)));
-			break;
-		case 502:
-		case 503:
-		case 504:
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("server \"%s\" is unavailable (HTTP status %ld)", config->servername, status),
-					 errdetail_internal("%s", detail),
-					 request_context(config, request)));
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("server \"%s\" answered with HTTP status %ld", config->servername, status),
-					 errdetail_internal("%s", detail),
-					 request_context(config, request)));
-			break;
-	}
+	ereport(elevel,
+			(errcode(r->sqlstate),
+			 r->args == RK_ARGS_SERVER_STATUS ?
+			 errmsg(r->message, config->servername, outcome->status) :
+			 r->args == RK_ARGS_KEY_SERVER ?
+			 errmsg(r->message, key_id, config->servername) :
+			 errmsg(r->message, config->servername),
+			 detail != NULL ? errdetail_internal("%s", detail) : 0,
+			 hint != NULL ? errhint("%s", hint) : 0,
+			 outcome->path != NULL ?
+			 errcontext("routerkeys request %s %s on server \"%s\"",
+						outcome->method, outcome->path, config->servername) : 0));
 }
 
 /*
- * Raises the ERROR for a request that did not succeed.  key_id names the key
- * the request was about, or is NULL.
+ * Raises the ERROR of an outcome that is not RK_OUTCOME_DONE.
  */
 void
-rk_error_raise(const RkConfig *config, const RkRequest *request, const char *key_id)
+rk_error_raise(const RkConfig *config, const RkOutcome *outcome)
 {
-	char	   *detail = describe_failure(config, request);
-
-	if (request->transport != RK_TRANSPORT_OK)
-		report_transport(config, request, detail);
-	else
-		report_status(config, request, key_id, detail);
+	report(config, outcome, ERROR);
 	pg_unreachable();
 }
 
 /*
- * Raises the ERROR for a 2xx answer whose body breaks the contract.
+ * Reports an outcome as a WARNING, for a cleanup path that must go on.
  */
 void
-rk_error_invalid_response(const RkConfig *config, const RkRequest *request,
-						  const char *problem)
+rk_error_warn(const RkConfig *config, const RkOutcome *outcome)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("server \"%s\" sent an invalid response", config->servername),
-			 errdetail_internal("%s", redact(config, problem)),
-			 request_context(config, request)));
-	pg_unreachable();
+	report(config, outcome, WARNING);
 }

@@ -23,7 +23,9 @@
  * its own, reset before the next page is fetched; the rows returned point
  * into it.  Modify keeps a per-row context, reset at each row.
  *
- * Everything remote goes through keys.c; nothing here talks HTTP or JSON.
+ * Everything remote goes through keys.c; what the API can filter on and
+ * how EXPLAIN shows a request come from the server's dialect.  Nothing here
+ * talks HTTP or JSON.
  *
  *-------------------------------------------------------------------------
  */
@@ -118,6 +120,7 @@ typedef struct RkScanState
 	int			next;
 	int			first_limit;	/* a LIMIT's rows: the size of the first page */
 	bool		started;
+	RkBudget	budget;			/* of the whole scan */
 	RkStats		stats;
 } RkScanState;
 
@@ -132,6 +135,7 @@ typedef struct RkModifyState
 	AttrNumber	id_junk;		/* the row-id junk column of UPDATE/DELETE */
 	bool		returning;
 	MemoryContext row_cxt;
+	RkBudget	budget;			/* of the whole statement */
 	RkStats		stats;
 } RkModifyState;
 
@@ -156,19 +160,19 @@ map_columns(Relation rel)
 		columns[i] = -1;
 		if (att->attisdropped)
 			continue;
-		col = rk_keys_column_index(NameStr(att->attname));
+		col = rk_rows_column_index(NameStr(att->attname));
 		if (col < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_COLUMN_NAME),
 					 errmsg("column \"%s\" of foreign table \"%s\" is not a column of a key",
 							NameStr(att->attname), RelationGetRelationName(rel)),
 					 errhint("The columns of routerkeys.created_key can be used, in any order.")));
-		if (att->atttypid != rk_keys_column_type(col))
+		if (att->atttypid != rk_rows_column_type(col))
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
 					 errmsg("column \"%s\" of foreign table \"%s\" must be of type %s",
 							NameStr(att->attname), RelationGetRelationName(rel),
-							format_type_be(rk_keys_column_type(col)))));
+							format_type_be(rk_rows_column_type(col)))));
 		columns[i] = col;
 	}
 	return columns;
@@ -234,14 +238,14 @@ like_substring(Node *pattern)
  * Notes in *push what one condition lets the API do.
  */
 static void
-classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns, int natts,
-				RkPushdown *push)
+classify_clause(PlannerInfo *root, const RkDialect *dialect, Expr *clause, Index relid,
+				const int *columns, int natts, RkPushdown *push)
 {
 	int			col;
 
-	/* active, NOT active */
+	/* active */
 	col = var_column((Node *) clause, relid, columns, natts);
-	if (col == RK_COL_ACTIVE)
+	if (col == RK_COL_ACTIVE && dialect->can_filter(RK_COL_ACTIVE, RK_FILTER_IS_TRUE))
 	{
 		push->values[RK_VALUE_ACTIVE] = (Expr *) makeBoolConst(true, false);
 		return;
@@ -263,7 +267,7 @@ classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns
 		if (col < 0 || !is_scan_value(root, right, relid))
 			return;
 
-		if (func == F_TEXTEQ)
+		if (func == F_TEXTEQ && dialect->can_filter(col, RK_FILTER_EQUAL))
 		{
 			switch (col)
 			{
@@ -281,9 +285,11 @@ classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns
 					break;
 			}
 		}
-		else if (func == F_BOOLEQ && col == RK_COL_ACTIVE)
+		else if (func == F_BOOLEQ && col == RK_COL_ACTIVE &&
+				 dialect->can_filter(RK_COL_ACTIVE, RK_FILTER_IS_TRUE))
 			push->values[RK_VALUE_ACTIVE] = (Expr *) right;
 		else if ((func == F_TEXTLIKE || func == F_TEXTICLIKE) && col == RK_COL_NAME &&
+				 dialect->can_filter(RK_COL_NAME, RK_FILTER_SUBSTRING) &&
 				 like_substring(right) != NULL)
 			push->values[RK_VALUE_SEARCH] =
 				(Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
@@ -297,6 +303,7 @@ classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns
 		Node	   *array = lsecond(saop->args);
 
 		if (saop->useOr && get_opcode(saop->opno) == F_TEXTEQ &&
+			dialect->can_filter(RK_COL_ID, RK_FILTER_EQUAL) &&
 			var_column(linitial(saop->args), relid, columns, natts) == RK_COL_ID &&
 			is_scan_value(root, array, relid))
 			push->values[RK_VALUE_IDS] = (Expr *) array;
@@ -307,8 +314,8 @@ classify_clause(PlannerInfo *root, Expr *clause, Index relid, const int *columns
  * Classifies a list of RestrictInfos.
  */
 static void
-classify_clauses(PlannerInfo *root, List *clauses, Index relid, const int *columns, int natts,
-				 RkPushdown *push)
+classify_clauses(PlannerInfo *root, const RkDialect *dialect, List *clauses, Index relid,
+				 const int *columns, int natts, RkPushdown *push)
 {
 	ListCell   *lc;
 
@@ -317,7 +324,7 @@ classify_clauses(PlannerInfo *root, List *clauses, Index relid, const int *colum
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 
-		classify_clause(root, ri->clause, relid, columns, natts, push);
+		classify_clause(root, dialect, ri->clause, relid, columns, natts, push);
 	}
 }
 
@@ -337,6 +344,7 @@ scan_kind(const RkPushdown *push)
 /* What GetForeignRelSize works out for the other planner callbacks. */
 typedef struct RkRelInfo
 {
+	const RkDialect *dialect;
 	int		   *columns;
 	int			natts;
 	int			page_size;
@@ -391,10 +399,11 @@ rkGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	}
 	table_close(rel, NoLock);
 
+	info->dialect = rk_options_dialect(server);
 	info->page_size = rk_options_int(server->options, "page_size");
 	info->estimated_keys = table_int_option(table, server, "estimated_keys");
 
-	classify_clauses(root, baserel->baserestrictinfo, baserel->relid,
+	classify_clauses(root, info->dialect, baserel->baserestrictinfo, baserel->relid,
 					 info->columns, info->natts, &push);
 	info->requests = 1;
 	switch (scan_kind(&push))
@@ -465,7 +474,8 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, RkRelInfo *info)
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		RkPushdown	push;
 
-		classify_clauses(root, list_make1(ri), baserel->relid, info->columns, info->natts, &push);
+		classify_clauses(root, info->dialect, list_make1(ri), baserel->relid, info->columns,
+						 info->natts, &push);
 		if (push.values[RK_VALUE_ID] != NULL)
 			clauses = lappend(clauses, ri);
 	}
@@ -505,52 +515,44 @@ rkGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 }
 
 /*
- * Describes the request a scan will make, with the values known at plan
- * time and {placeholders} for those known only when it runs.
+ * A pushed-down value as EXPLAIN shows it: a constant's text, or a
+ * {placeholder} for a value known only when the scan runs.
+ */
+static const char *
+explain_value(Expr *value, const char *placeholder)
+{
+	if (!IsA(value, Const))
+		return psprintf("{%s}", placeholder);
+	if (((Const *) value)->constisnull)
+		return "NULL";
+	return TextDatumGetCString(((Const *) value)->constvalue);
+}
+
+/*
+ * Describes the request a scan will make, as the dialect spells it.
  */
 static char *
-describe_scan(RkScanKind kind, const RkPushdown *push, int page_size)
+describe_scan(const RkDialect *dialect, RkScanKind kind, const RkPushdown *push, int limit)
 {
-	static const char *const names[] = {
-		"id", "ids", "status", "active", "search", "project_id"
-	};
-	StringInfoData buf;
+	RkListFilter filter = {0};
+	Expr	   *active = push->values[RK_VALUE_ACTIVE];
 
 	if (kind == RK_SCAN_GET)
-		return "GET /v2/api-keys/{id}";
+		return pstrdup(dialect->describe_key_request("GET"));
 	if (kind == RK_SCAN_MANY)
-		return "GET /v2/api-keys/{id} for each distinct id, concurrently";
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "GET /v2/api-keys?source=router&limit=%d", page_size);
-	for (int role = RK_VALUE_STATUS; role <= RK_VALUE_PROJECT; role++)
-	{
-		Expr	   *value = push->values[role];
-		const char *name = role == RK_VALUE_ACTIVE ? "status" : names[role];
-
-		if (value == NULL || (role == RK_VALUE_ACTIVE && push->values[RK_VALUE_STATUS] != NULL))
-			continue;
-		if (!IsA(value, Const))
-			appendStringInfo(&buf, "&%s={%s}", name, names[role]);
-		else if (((Const *) value)->constisnull)
-			appendStringInfo(&buf, "&%s=NULL", name);
-		else if (role == RK_VALUE_ACTIVE)
-		{
-			if (DatumGetBool(((Const *) value)->constvalue))
-				appendStringInfoString(&buf, "&status=API_KEY_STATUS_ACTIVE");
-		}
-		else if (role == RK_VALUE_STATUS)
-		{
-			const char *status = rk_keys_status_enum(TextDatumGetCString(((Const *) value)->constvalue), true);
-
-			if (status != NULL)
-				appendStringInfo(&buf, "&status=%s", status);
-		}
-		else
-			appendStringInfo(&buf, "&%s=%s", name,
-							 TextDatumGetCString(((Const *) value)->constvalue));
-	}
-	appendStringInfoString(&buf, " (paged)");
-	return buf.data;
+		return psprintf("%s for each distinct id, concurrently",
+						dialect->describe_key_request("GET"));
+	if (push->values[RK_VALUE_STATUS] != NULL)
+		filter.status = explain_value(push->values[RK_VALUE_STATUS], "status");
+	else if (active != NULL && IsA(active, Const) && !((Const *) active)->constisnull)
+		filter.active_only = DatumGetBool(((Const *) active)->constvalue);
+	else if (active != NULL)
+		filter.status = "{active}";
+	if (push->values[RK_VALUE_SEARCH] != NULL)
+		filter.search = explain_value(push->values[RK_VALUE_SEARCH], "search");
+	if (push->values[RK_VALUE_PROJECT] != NULL)
+		filter.project_id = explain_value(push->values[RK_VALUE_PROJECT], "project_id");
+	return dialect->describe_list(&filter, limit);
 }
 
 /*
@@ -572,7 +574,8 @@ rkGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	int			first_limit = 0;
 	ListCell   *lc;
 
-	classify_clauses(root, scan_clauses, baserel->relid, info->columns, info->natts, &push);
+	classify_clauses(root, info->dialect, scan_clauses, baserel->relid, info->columns,
+					 info->natts, &push);
 	kind = scan_kind(&push);
 	for (int role = 0; role <= RK_VALUE_PROJECT; role++)
 	{
@@ -612,25 +615,35 @@ rkGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 							baserel->relid,
 							exprs,
 							lappend(list_make5(makeInteger(kind), roles, columns, wanted,
-											   makeString(describe_scan(kind, &push,
+											   makeString(describe_scan(info->dialect, kind, &push,
 																		first_limit > 0 ? first_limit : info->page_size))),
 									makeInteger(first_limit)),
 							NIL, NIL, outer_plan);
 }
 
 /*
- * The role whose user mapping a scan or modify of rtindex uses.
+ * The role a plan checks permissions as: kept in the plan from PostgreSQL 16
+ * on, in the range table entry before.
+ */
+#if PG_VERSION_NUM >= 160000
+#define SCAN_PLAN_USER(plan) ((plan)->checkAsUser)
+#define MODIFY_PLAN_USER(rinfo, estate) ExecGetResultRelCheckAsUser(rinfo, estate)
+#else
+#define SCAN_PLAN_USER(plan) InvalidOid
+#define MODIFY_PLAN_USER(rinfo, estate) InvalidOid
+#endif
+
+/*
+ * The role whose user mapping a scan or modify of rtindex uses: the one the
+ * plan checks permissions as (plan_user), else the current user.
  */
 static Oid
-scan_user(EState *estate, Index rtindex, ForeignScan *plan)
+acting_user(EState *estate, Index rtindex, Oid plan_user)
 {
-#if PG_VERSION_NUM >= 160000
-	return OidIsValid(plan->checkAsUser) ? plan->checkAsUser : GetUserId();
-#else
-	RangeTblEntry *rte = exec_rt_fetch(rtindex, estate);
-
-	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#if PG_VERSION_NUM < 160000
+	plan_user = exec_rt_fetch(rtindex, estate)->checkAsUser;
 #endif
+	return OidIsValid(plan_user) ? plan_user : GetUserId();
 }
 
 /*
@@ -652,7 +665,8 @@ rkBeginForeignScan(ForeignScanState *node, int eflags)
 		return;
 
 	state->config = rk_options_load(GetForeignTable(RelationGetRelid(rel))->serverid,
-									scan_user(estate, plan->scan.scanrelid, plan));
+									acting_user(estate, plan->scan.scanrelid, SCAN_PLAN_USER(plan)));
+	state->budget = rk_keys_budget(state->config);
 	state->kind = intVal(list_nth(plan->fdw_private, RK_PRIV_KIND));
 	state->roles = (List *) list_nth(plan->fdw_private, RK_PRIV_ROLES);
 	state->value_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
@@ -726,6 +740,40 @@ eval_ids(ExprState *expr, ExprContext *econtext, char ***ids)
 }
 
 /*
+ * Raises the error of an outcome that is not done, after recording the
+ * follow-up check it may ask for.
+ */
+static void
+check_outcome(const RkConfig *config, const RkOutcome *outcome)
+{
+	if (outcome->kind == RK_OUTCOME_DONE)
+		return;
+	rk_followup_note(config, outcome);
+	rk_error_raise(config, outcome);
+}
+
+/*
+ * Reads the keys of ids concurrently into the batch, leaving out those
+ * that do not exist.
+ */
+static void
+fetch_keys(RkScanState *state, char **ids, int n)
+{
+	RkOutcome  *outcomes = palloc(sizeof(RkOutcome) * Max(n, 1));
+
+	state->keys = palloc(sizeof(RkKey) * Max(n, 1));
+	rk_keys_get_many(state->config, ids, n, state->keys, outcomes, &state->budget,
+					 &state->stats);
+	for (int i = 0; i < n; i++)
+	{
+		if (outcomes[i].kind == RK_OUTCOME_NOT_FOUND)
+			continue;
+		check_outcome(state->config, &outcomes[i]);
+		state->keys[state->nkeys++] = state->keys[i];
+	}
+}
+
+/*
  * Evaluates the scan's values and fetches what a GET or MANY scan returns,
  * or starts the listing.
  */
@@ -753,23 +801,21 @@ start_scan(ForeignScanState *node)
 		{
 			case RK_VALUE_ID:
 				text = eval_text(expr, econtext);
-				state->keys = palloc(sizeof(RkKey));
-				if (text != NULL && rk_keys_get(state->config, text, state->keys, &state->stats))
-					state->nkeys = 1;
+				if (text != NULL)
+					fetch_keys(state, &text, 1);
 				break;
 			case RK_VALUE_IDS:
 				n = eval_ids(expr, econtext, &ids);
-				state->keys = palloc(sizeof(RkKey) * Max(n, 1));
-				state->nkeys = rk_keys_get_many(state->config, ids, n, state->keys, &state->stats);
+				fetch_keys(state, ids, n);
 				break;
 			case RK_VALUE_STATUS:
 				text = eval_text(expr, econtext);
-				filter.status = text != NULL ? rk_keys_status_enum(text, true) : NULL;
+				if (text != NULL && rk_keys_status_value(state->config, text, true) != NULL)
+					filter.status = text;
 				break;
 			case RK_VALUE_ACTIVE:
-				if (filter.status == NULL &&
-					DatumGetBool(ExecEvalExpr(expr, econtext, &isnull)) && !isnull)
-					filter.status = rk_keys_status_enum("active", false);
+				filter.active_only = DatumGetBool(ExecEvalExpr(expr, econtext, &isnull)) &&
+					!isnull;
 				break;
 			case RK_VALUE_SEARCH:
 				filter.search = eval_text(expr, econtext);
@@ -786,7 +832,8 @@ start_scan(ForeignScanState *node)
 		filter.first_limit = state->first_limit;
 		filter.skip_attrs = !state->wanted[RK_COL_ATTRS];
 		oldcxt = MemoryContextSwitchTo(state->lister_cxt);
-		state->lister = rk_keys_list_start(state->config, &filter, &state->stats);
+		state->lister = rk_keys_list_start(state->config, &filter, &state->budget,
+										   &state->stats);
 		MemoryContextSwitchTo(oldcxt);
 	}
 }
@@ -798,6 +845,7 @@ static bool
 fetch_page(RkScanState *state)
 {
 	MemoryContext oldcxt;
+	RkOutcome	outcome;
 	RkPage		page;
 	bool		got;
 
@@ -805,7 +853,8 @@ fetch_page(RkScanState *state)
 		return false;
 	MemoryContextReset(state->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
-	got = rk_keys_list_next(state->lister, state->lister_cxt, &page);
+	got = rk_keys_list_next(state->lister, state->lister_cxt, &page, &outcome);
+	check_outcome(state->config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	state->keys = page.keys;
 	state->nkeys = got ? page.nkeys : 0;
@@ -823,7 +872,7 @@ store_key(TupleTableSlot *slot, const int *columns, const bool *wanted, const Rk
 	bool		nulls[RK_KEY_NCOLUMNS + 1];
 	int			natts = slot->tts_tupleDescriptor->natts;
 
-	rk_keys_values(key, wanted, values, nulls);
+	rk_rows_values(key, wanted, values, nulls);
 	ExecClearTuple(slot);
 	for (int i = 0; i < natts; i++)
 	{
@@ -972,7 +1021,7 @@ rkPlanForeignModify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("column \"%s\" of foreign table \"%s\" cannot be updated",
-								attno > 0 ? NameStr(TupleDescAttr(RelationGetDescr(rel), attno - 1)->attname) : "?",
+								get_attname(rte->relid, attno, false),
 								RelationGetRelationName(rel)),
 						 errhint("A key's name, active and expires_at can be changed; its status follows active.")));
 			updated = lappend_int(updated, attno);
@@ -1000,16 +1049,9 @@ rkBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fdw_
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-#if PG_VERSION_NUM >= 160000
-	userid = ExecGetResultRelCheckAsUser(rinfo, estate);
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
+	userid = acting_user(estate, rinfo->ri_RangeTableIndex, MODIFY_PLAN_USER(rinfo, estate));
 	state->config = rk_options_load(GetForeignTable(RelationGetRelid(rel))->serverid, userid);
+	state->budget = rk_keys_budget(state->config);
 	state->operation = mtstate->operation;
 	state->columns = map_columns(rel);
 	state->natts = RelationGetDescr(rel)->natts;
@@ -1077,11 +1119,14 @@ insert_args(RkModifyState *state, TupleTableSlot *slot, RkCreateArgs *args, int 
 				 errmsg("a key needs a name")));
 	args->name = TextDatumGetCString(value);
 	if (slot_column(state, slot, RK_COL_EXPIRES_AT, &value))
-		args->expires_at = rk_keys_rfc3339(DatumGetTimestampTz(value), "expires_at");
+		args->expires_at = rk_rows_rfc3339(DatumGetTimestampTz(value));
 	if (slot_column(state, slot, RK_COL_PROJECT_ID, &value))
 		args->project_id = TextDatumGetCString(value);
 	if (slot_column(state, slot, RK_COL_PERMISSION_MODE, &value))
-		args->permission_mode = rk_keys_permission_mode_enum(TextDatumGetCString(value));
+	{
+		args->permission_mode = TextDatumGetCString(value);
+		rk_keys_check_permission_mode(state->config, args->permission_mode);
+	}
 	*active = slot_column(state, slot, RK_COL_ACTIVE, &value) ? DatumGetBool(value) : -1;
 }
 
@@ -1094,12 +1139,18 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 {
 	RkCreateArgs *args = palloc(sizeof(RkCreateArgs) * n);
 	RkKey	   *keys = palloc(sizeof(RkKey) * n);
+	RkOutcome  *outcomes = palloc(sizeof(RkOutcome) * n);
 	int		   *active = palloc(sizeof(int) * n);
 	bool		wanted[RK_KEY_NCOLUMNS + 1];
 
 	for (int i = 0; i < n; i++)
 		insert_args(state, slots[i], &args[i], &active[i]);
-	rk_keys_create_many(state->config, args, n, keys, state->returning, &state->stats);
+	rk_keys_create_many(state->config, args, n, keys, state->returning, outcomes,
+						&state->budget, &state->stats);
+	for (int i = 0; i < n; i++)
+		rk_followup_note(state->config, &outcomes[i]);
+	for (int i = 0; i < n; i++)
+		check_outcome(state->config, &outcomes[i]);
 	for (int i = 0; i < n; i++)
 	{
 		if (active[i] == 0)
@@ -1107,8 +1158,10 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 			RkUpdateArgs disable = {.active = 0};
 			char	   *token = keys[i].token;
 
-			if (rk_keys_update(state->config, keys[i].id, &disable, &keys[i], &state->stats))
-				keys[i].token = token;
+			rk_keys_update(state->config, keys[i].id, &disable, &keys[i], &outcomes[i],
+						   &state->budget, &state->stats);
+			check_outcome(state->config, &outcomes[i]);
+			keys[i].token = token;
 		}
 	}
 	memset(wanted, state->returning, sizeof(wanted));
@@ -1193,6 +1246,7 @@ rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
 	RkUpdateArgs args = {.active = -1};
 	MemoryContext oldcxt;
+	RkOutcome	outcome;
 	RkKey		key;
 	ListCell   *lc;
 	bool		found;
@@ -1212,8 +1266,10 @@ rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				if (isnull)
 					ereport(ERROR,
 							(errcode(ERRCODE_NOT_NULL_VIOLATION),
-							 errmsg("a key's %s cannot be null",
-									rk_keys_column_name(state->columns[attno - 1]))));
+							 errmsg("null value in column \"%s\" of foreign table \"%s\" violates not-null constraint",
+									NameStr(TupleDescAttr(slot->tts_tupleDescriptor, attno - 1)->attname),
+									RelationGetRelationName(rinfo->ri_RelationDesc)),
+							 errdetail("A key always has a name and an active state.")));
 				if (state->columns[attno - 1] == RK_COL_NAME)
 					args.name = TextDatumGetCString(value);
 				else
@@ -1223,11 +1279,15 @@ rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				if (isnull)
 					args.clear_expires_at = true;
 				else
-					args.expires_at = rk_keys_rfc3339(DatumGetTimestampTz(value), "expires_at");
+					args.expires_at = rk_rows_rfc3339(DatumGetTimestampTz(value));
 				break;
 		}
 	}
-	found = rk_keys_update(state->config, row_id(state, planSlot), &args, &key, &state->stats);
+	rk_keys_update(state->config, row_id(state, planSlot), &args, &key, &outcome,
+				   &state->budget, &state->stats);
+	found = outcome.kind != RK_OUTCOME_NOT_FOUND;
+	if (found)
+		check_outcome(state->config, &outcome);
 	if (found)
 	{
 		bool		wanted[RK_KEY_NCOLUMNS + 1];
@@ -1250,6 +1310,7 @@ rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
 	MemoryContext oldcxt;
 	char	   *id;
+	RkOutcome	outcome;
 	RkKey		key;
 	bool		deleted;
 
@@ -1260,15 +1321,20 @@ rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 	{
 		bool		wanted[RK_KEY_NCOLUMNS + 1];
 
-		if (!rk_keys_get(state->config, id, &key, &state->stats))
+		rk_keys_get_many(state->config, &id, 1, &key, &outcome, &state->budget, &state->stats);
+		if (outcome.kind == RK_OUTCOME_NOT_FOUND)
 		{
 			MemoryContextSwitchTo(oldcxt);
 			return NULL;
 		}
+		check_outcome(state->config, &outcome);
 		memset(wanted, true, sizeof(wanted));
 		store_key(slot, state->columns, wanted, &key);
 	}
-	deleted = rk_keys_delete(state->config, id, &state->stats);
+	rk_keys_delete(state->config, id, &outcome, &state->budget, &state->stats);
+	deleted = outcome.kind != RK_OUTCOME_NOT_FOUND;
+	if (deleted)
+		check_outcome(state->config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	return deleted ? slot : NULL;
 }
@@ -1299,21 +1365,29 @@ rkExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo, List *fd
 {
 	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
 
+	const RkDialect *dialect = rk_options_dialect(
+		GetForeignServer(GetForeignTable(RelationGetRelid(rinfo->ri_RelationDesc))->serverid));
+
 	switch (mtstate->operation)
 	{
 		case CMD_INSERT:
-			ExplainPropertyText("Remote Request", "POST /v2/api-keys per row", es);
+			ExplainPropertyText("Remote Request",
+								psprintf("%s per row", dialect->describe_key_request("POST")), es);
 			if (rinfo->ri_BatchSize > 1)
 				ExplainPropertyInteger("Concurrent Batch Size", NULL, rinfo->ri_BatchSize, es);
 			break;
 		case CMD_UPDATE:
-			ExplainPropertyText("Remote Request", "PATCH /v2/api-keys/{id} per row", es);
+			ExplainPropertyText("Remote Request",
+								psprintf("%s per row", dialect->describe_key_request("PATCH")), es);
 			break;
 		case CMD_DELETE:
 			ExplainPropertyText("Remote Request",
 								boolVal(lsecond(fdw_private)) ?
-								"GET, then DELETE /v2/api-keys/{id} per row" :
-								"DELETE /v2/api-keys/{id} per row", es);
+								psprintf("%s, then %s per row",
+										 dialect->describe_key_request("GET"),
+										 dialect->describe_key_request("DELETE")) :
+								psprintf("%s per row", dialect->describe_key_request("DELETE")),
+								es);
 			break;
 		default:
 			break;
@@ -1341,8 +1415,8 @@ rkImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE FOREIGN TABLE %s (", table);
 	for (int i = 0; i <= RK_KEY_NCOLUMNS; i++)
-		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "", rk_keys_column_name(i),
-						 format_type_be(rk_keys_column_type(i)));
+		appendStringInfo(&sql, "%s%s %s", i > 0 ? ", " : "", rk_rows_column_name(i),
+						 format_type_be(rk_rows_column_type(i)));
 	appendStringInfo(&sql, ") SERVER %s",
 					 quote_identifier(GetForeignServer(serverOid)->servername));
 	return list_make1(sql.data);

@@ -5,8 +5,14 @@
  *		update_key and delete_key.
  *
  * They only orchestrate: options.c says which server and key to use,
- * keys.c performs the operation and turns keys into columns.  What is left
- * here is argument handling and building result rows.
+ * keys.c performs the operation, rows.c turns keys into columns, errors.c
+ * raises what failed.  What is left here is argument handling and building
+ * result rows.
+ *
+ * NULL arguments follow one rule: a NULL key id gives the NULL answer
+ * (get_key no row, update_key and delete_key NULL), as a STRICT function
+ * would (they cannot be STRICT: their server argument defaults to NULL); a
+ * create has no NULL answer, so a NULL name is an error (22004).
  *
  * list_keys puts page after page into the result tuplestore; each page is
  * parsed in a memory context of its own, reset before the next, so memory
@@ -53,6 +59,19 @@ config_for(FunctionCallInfo fcinfo, int server_argno)
 }
 
 /*
+ * Raises the error of an outcome that is not done, after recording the
+ * follow-up check it may ask for.
+ */
+static void
+check_outcome(const RkConfig *config, const RkOutcome *outcome)
+{
+	if (outcome->kind == RK_OUTCOME_DONE)
+		return;
+	rk_followup_note(config, outcome);
+	rk_error_raise(config, outcome);
+}
+
+/*
  * Errors unless a function returning a set was called where a set is taken,
  * and checks the row type it will fill.
  */
@@ -77,7 +96,7 @@ put_key(FunctionCallInfo fcinfo, const RkKey *key)
 	Datum		values[RK_KEY_NCOLUMNS + 1];
 	bool		nulls[RK_KEY_NCOLUMNS + 1];
 
-	rk_keys_values(key, NULL, values, nulls);
+	rk_rows_values(key, NULL, values, nulls);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -96,7 +115,7 @@ key_datum(FunctionCallInfo fcinfo, const RkKey *key)
 		elog(ERROR, "return type must be a row type");
 	if (desc->natts != RK_KEY_NCOLUMNS && desc->natts != RK_KEY_NCOLUMNS + 1)
 		elog(ERROR, "return type has %d columns, expected %d", desc->natts, RK_KEY_NCOLUMNS);
-	rk_keys_values(key, NULL, values, nulls);
+	rk_rows_values(key, NULL, values, nulls);
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
@@ -109,30 +128,33 @@ Datum
 routerkeys_list_keys(PG_FUNCTION_ARGS)
 {
 	RkListFilter filter = {0};
-	char	   *status = text_arg(fcinfo, 0);
-	RkConfig   *config;
+	RkConfig   *config = config_for(fcinfo, 3);
+	RkBudget	budget = rk_keys_budget(config);
 	RkLister   *lister;
 	MemoryContext pagecxt;
 	MemoryContext oldcxt;
+	RkOutcome	outcome;
 	RkPage		page;
 
-	filter.status = status != NULL ? rk_keys_status_enum(status, false) : NULL;
+	filter.status = text_arg(fcinfo, 0);
+	if (filter.status != NULL)
+		(void) rk_keys_status_value(config, filter.status, false);
 	filter.search = text_arg(fcinfo, 1);
 	filter.project_id = text_arg(fcinfo, 2);
-	config = config_for(fcinfo, 3);
 	start_set(fcinfo);
 
-	lister = rk_keys_list_start(config, &filter, NULL);
+	lister = rk_keys_list_start(config, &filter, &budget, NULL);
 	pagecxt = AllocSetContextCreate(CurrentMemoryContext, "routerkeys page",
 									ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(pagecxt);
-	while (rk_keys_list_next(lister, oldcxt, &page))
+	while (rk_keys_list_next(lister, oldcxt, &page, &outcome))
 	{
 		for (int i = 0; i < page.nkeys; i++)
 			put_key(fcinfo, &page.keys[i]);
 		MemoryContextReset(pagecxt);
 		CHECK_FOR_INTERRUPTS();
 	}
+	check_outcome(config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(pagecxt);
 	return (Datum) 0;
@@ -146,11 +168,21 @@ Datum
 routerkeys_get_key(PG_FUNCTION_ARGS)
 {
 	char	   *id = text_arg(fcinfo, 0);
+	RkConfig   *config;
+	RkBudget	budget;
+	RkOutcome	outcome;
 	RkKey		key;
 
 	start_set(fcinfo);
-	if (id != NULL && rk_keys_get(config_for(fcinfo, 1), id, &key, NULL))
-		put_key(fcinfo, &key);
+	if (id == NULL)
+		return (Datum) 0;
+	config = config_for(fcinfo, 1);
+	budget = rk_keys_budget(config);
+	rk_keys_get_many(config, &id, 1, &key, &outcome, &budget, NULL);
+	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
+		return (Datum) 0;
+	check_outcome(config, &outcome);
+	put_key(fcinfo, &key);
 	return (Datum) 0;
 }
 
@@ -162,6 +194,9 @@ Datum
 routerkeys_create_key(PG_FUNCTION_ARGS)
 {
 	RkCreateArgs args = {0};
+	RkConfig   *config;
+	RkBudget	budget;
+	RkOutcome	outcome;
 	RkKey		key;
 
 	args.name = text_arg(fcinfo, 0);
@@ -170,12 +205,16 @@ routerkeys_create_key(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("a key needs a name")));
 	if (!PG_ARGISNULL(1))
-		args.expires_at = rk_keys_rfc3339(PG_GETARG_TIMESTAMPTZ(1), "expires_at");
+		args.expires_at = rk_rows_rfc3339(PG_GETARG_TIMESTAMPTZ(1));
 	args.project_id = text_arg(fcinfo, 2);
-	if (!PG_ARGISNULL(3))
-		args.permission_mode = rk_keys_permission_mode_enum(text_arg(fcinfo, 3));
+	args.permission_mode = text_arg(fcinfo, 3);
+	config = config_for(fcinfo, 4);
+	if (args.permission_mode != NULL)
+		rk_keys_check_permission_mode(config, args.permission_mode);
 
-	rk_keys_create_many(config_for(fcinfo, 4), &args, 1, &key, true, NULL);
+	budget = rk_keys_budget(config);
+	rk_keys_create_many(config, &args, 1, &key, true, &outcome, &budget, NULL);
+	check_outcome(config, &outcome);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 
@@ -192,27 +231,26 @@ routerkeys_update_key(PG_FUNCTION_ARGS)
 	RkUpdateArgs args = {0};
 	char	   *id = text_arg(fcinfo, 0);
 	RkConfig   *config;
+	RkBudget	budget;
+	RkOutcome	outcome;
 	RkKey		key;
 
 	if (id == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("key id must not be null")));
+		PG_RETURN_NULL();
 	args.name = text_arg(fcinfo, 1);
 	args.active = PG_ARGISNULL(2) ? -1 : PG_GETARG_BOOL(2) ? 1 : 0;
 	if (!PG_ARGISNULL(3))
-		args.expires_at = rk_keys_rfc3339(PG_GETARG_TIMESTAMPTZ(3), "expires_at");
+		args.expires_at = rk_rows_rfc3339(PG_GETARG_TIMESTAMPTZ(3));
 	args.clear_expires_at = !PG_ARGISNULL(4) && PG_GETARG_BOOL(4);
 	if (args.expires_at != NULL && args.clear_expires_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at and clear_expires_at cannot be given together")));
 	config = config_for(fcinfo, 5);
+	budget = rk_keys_budget(config);
 
-	if (!rk_keys_update(config, id, &args, &key, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("key \"%s\" does not exist on server \"%s\"", id, config->servername)));
+	rk_keys_update(config, id, &args, &key, &outcome, &budget, NULL);
+	check_outcome(config, &outcome);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 
@@ -224,8 +262,17 @@ Datum
 routerkeys_delete_key(PG_FUNCTION_ARGS)
 {
 	char	   *id = text_arg(fcinfo, 0);
+	RkConfig   *config;
+	RkBudget	budget;
+	RkOutcome	outcome;
 
 	if (id == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_BOOL(rk_keys_delete(config_for(fcinfo, 1), id, NULL));
+	config = config_for(fcinfo, 1);
+	budget = rk_keys_budget(config);
+	rk_keys_delete(config, id, &outcome, &budget, NULL);
+	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
+		PG_RETURN_BOOL(false);
+	check_outcome(config, &outcome);
+	PG_RETURN_BOOL(true);
 }

@@ -15,21 +15,42 @@
  * mapping marks the entry invalid through a syscache callback; it is
  * dropped, connections and all, the next time it is looked up.
  *
+ * Requests are never sent twice by libcurl itself: a pre-request callback
+ * refuses a second send of the same transfer (curl re-sends on its own when
+ * a reused connection dies before any answer), so a lost answer always
+ * reaches the caller as a lost answer.  Whether to send again is the one
+ * retry policy's decision (rk_http_execute): bounded by max_retries
+ * attempts per request and by the call's RkBudget of waiting, using what
+ * the dialect says a status means, and the request's RkResend rule, which
+ * the operation chose.
+ *
+ * The service's clock: every answer's Date header, and every time the
+ * service stamps on a key it creates, bound the difference between its
+ * clock and ours (rk_http_clock), which keys.c uses to tell keys a lost
+ * create made from keys that existed before.  The bounds belong to the
+ * server's url and outlive a connection dropped by a catalog change.
+ *
  * Rules: no ereport, palloc or longjmp inside a libcurl callback (callbacks
- * only fill malloc'd buffers and fixed arrays and set flags).  Easy handles
- * and their buffers are handed back on every path by the PG_FINALLY of
- * perform_batch; the WaitEventSet lives in TopMemoryContext with its entry.  Response data is copied into palloc'd memory
- * of the caller's context only after the transfer has ended.
+ * only fill malloc'd buffers and fixed arrays and set flags).  Failures of
+ * libcurl itself end the request with RK_TRANSPORT_INTERNAL; only a cancel
+ * and running out of memory raise here.  Easy handles and their buffers are
+ * handed back on every path by the PG_FINALLY of perform_batch; the
+ * WaitEventSet lives in TopMemoryContext with its entry.  Answers are
+ * copied into palloc'd memory of the caller's context only after the
+ * transfer has ended.
  *
  *-------------------------------------------------------------------------
  */
 #include "routerkeys.h"
 
+#include <arpa/inet.h>
+#include <math.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "common/hashfn.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -44,6 +65,7 @@
 #define RK_MAX_CONNECTIONS 64
 #define RK_BACKOFF_BASE_MS 100
 #define RK_BACKOFF_CAP_MS 5000
+#define RK_CLOCK_MEMORY_US (600 * USECS_PER_SEC)	/* how long a reading counts */
 
 /* A socket curl asked us to watch. */
 typedef struct RkSocket
@@ -76,12 +98,17 @@ typedef struct RkConnection
 
 	CURL	   *idle[RK_MAX_CONNECTIONS];	/* easy handles to reuse */
 	int			nidle;
+
+	/* The service's clock, and the url it was read from. */
+	RkClock		clock;
+	uint32		clock_url_hash;
 } RkConnection;
 
 /* One transfer in flight: what the callbacks write to. */
 typedef struct RkTransfer
 {
 	CURL	   *easy;
+	struct RkConnection *conn;
 	RkRequest  *request;
 	char	   *url;
 	char	   *data;			/* malloc'd response body */
@@ -91,6 +118,8 @@ typedef struct RkTransfer
 	bool		too_large;
 	bool		out_of_memory;
 	double		retry_after;
+	time_t		date;			/* the answer's Date header, or -1 */
+	int			sends;			/* times curl was about to send the request */
 	bool		done;
 	CURLcode	result;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -270,6 +299,9 @@ get_connection(const RkConfig *config)
 {
 	RkConnection *conn;
 	bool		found;
+	bool		existed;
+	uint32		url_hash;
+	RkClock		clock;
 
 	if (ConnectionHash == NULL)
 	{
@@ -284,6 +316,8 @@ get_connection(const RkConfig *config)
 	}
 
 	conn = hash_search(ConnectionHash, &config->umid, HASH_ENTER, &found);
+	url_hash = hash_bytes((const unsigned char *) config->url, strlen(config->url));
+	existed = found;
 	if (found && conn->invalidated)
 	{
 		drop_connection(conn);
@@ -292,7 +326,12 @@ get_connection(const RkConfig *config)
 	if (found && conn->multi != NULL)
 		return conn;
 
+	clock = conn->clock;
+	existed = existed && conn->clock_url_hash == url_hash;
 	memset(((char *) conn) + sizeof(Oid), 0, sizeof(RkConnection) - sizeof(Oid));
+	if (existed)
+		conn->clock = clock;
+	conn->clock_url_hash = url_hash;
 	conn->server_hashvalue = GetSysCacheHashValue1(FOREIGNSERVEROID,
 												   ObjectIdGetDatum(config->serverid));
 	conn->mapping_hashvalue = GetSysCacheHashValue1(USERMAPPINGOID,
@@ -347,38 +386,89 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /*
- * libcurl header callback: picks up Retry-After, in seconds or as an HTTP date.
+ * Parses a Retry-After value: delay-seconds (1*DIGIT) or an HTTP-date
+ * (RFC 9110, 10.2.3), relative to now.  Returns the seconds to wait (0 for
+ * a date in the past), or -1 when the value is neither.
+ */
+double
+rk_http_parse_retry_after(const char *value, time_t now)
+{
+	size_t		len = strlen(value);
+	double		seconds = 0;
+	time_t		when;
+
+	if (len > 0 && strspn(value, "0123456789") == len)
+	{
+		for (const char *p = value; *p; p++)
+			seconds = Min(seconds * 10 + (*p - '0'), 1e9);
+		return seconds;
+	}
+	/* an HTTP-date has a day name first: curl_getdate alone takes far more */
+	if (len < 24 || !isalpha((unsigned char) value[0]) || strchr(value, ',') == NULL)
+		return -1;
+	when = curl_getdate(value, NULL);
+	if (when == -1)
+		return -1;
+	return when > now ? (double) (when - now) : 0;
+}
+
+/*
+ * The value of a header line if it is the header name (lower case, with
+ * its colon), trimmed into value; else false.
+ */
+static bool
+header_value(const char *data, size_t n, const char *name, char *value, size_t size)
+{
+	size_t		namelen = strlen(name);
+	size_t		vlen;
+	const char *v;
+
+	if (n <= namelen || pg_strncasecmp(data, name, namelen) != 0)
+		return false;
+	v = data + namelen;
+	vlen = n - namelen;
+	while (vlen > 0 && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+						v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+	if (vlen >= size)
+		return false;
+	memcpy(value, v, vlen);
+	value[vlen] = '\0';
+	return true;
+}
+
+/*
+ * libcurl header callback: picks up Retry-After and Date.
  */
 static size_t
 header_callback(char *data, size_t size, size_t nmemb, void *userp)
 {
 	RkTransfer *t = (RkTransfer *) userp;
 	size_t		n = size * nmemb;
-	static const char name[] = "retry-after:";
 	char		value[128];
-	size_t		vlen;
-	char	   *end;
-	double		seconds;
 
-	if (n <= sizeof(name) - 1 || pg_strncasecmp(data, name, sizeof(name) - 1) != 0)
-		return n;
-	vlen = Min(n - (sizeof(name) - 1), sizeof(value) - 1);
-	memcpy(value, data + sizeof(name) - 1, vlen);
-	value[vlen] = '\0';
-	while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n' || value[vlen - 1] == ' '))
-		value[--vlen] = '\0';
-
-	seconds = strtod(value, &end);
-	if (end != value && *end == '\0' && seconds >= 0)
-		t->retry_after = seconds;
-	else
-	{
-		time_t		when = curl_getdate(value, NULL);
-
-		if (when != -1)
-			t->retry_after = Max(0, (double) (when - time(NULL)));
-	}
+	if (header_value(data, n, "retry-after:", value, sizeof(value)))
+		t->retry_after = rk_http_parse_retry_after(value, time(NULL));
+	else if (header_value(data, n, "date:", value, sizeof(value)))
+		t->date = curl_getdate(value, NULL);
 	return n;
+}
+
+/*
+ * libcurl pre-request callback: called each time curl is about to send the
+ * request.  A second time means curl wants to send it again by itself, on
+ * a new connection, after the first one died without an answer; that is
+ * refused, since the first may have been carried out.
+ */
+static int
+prereq_callback(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+				int conn_primary_port, int conn_local_port)
+{
+	RkTransfer *t = (RkTransfer *) clientp;
+
+	return ++t->sends == 1 ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT;
 }
 
 /*
@@ -391,7 +481,10 @@ setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequ
 	CURL	   *easy;
 
 	t->request = request;
+	t->conn = conn;
 	t->retry_after = -1;
+	t->date = -1;
+	request->sent_at = GetCurrentTimestamp();
 	t->limit = (size_t) config->max_response_bytes;
 	t->url = psprintf("%s%s", config->url, request->path);
 
@@ -413,6 +506,8 @@ setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequ
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_callback);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) config->connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) config->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) config->max_response_bytes);
@@ -445,7 +540,7 @@ setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequ
 /*
  * Classifies a failed transfer.  Anything that failed before a byte of the
  * request was sent counts as a connection failure, which is safe to retry
- * for every method.
+ * for every method; a re-send that was refused counts as a lost answer.
  */
 static RkTransport
 classify_failure(RkTransfer *t)
@@ -454,6 +549,8 @@ classify_failure(RkTransfer *t)
 
 	if (t->too_large || t->result == CURLE_FILESIZE_EXCEEDED)
 		return RK_TRANSPORT_TOO_LARGE;
+	if (t->sends > 1)
+		return RK_TRANSPORT_LOST;
 	switch (t->result)
 	{
 		case CURLE_SSL_CONNECT_ERROR:
@@ -466,7 +563,7 @@ classify_failure(RkTransfer *t)
 			break;
 	}
 	curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &sent);
-	if (sent == 0 || t->result == CURLE_COULDNT_CONNECT ||
+	if (t->sends == 0 || sent == 0 || t->result == CURLE_COULDNT_CONNECT ||
 		t->result == CURLE_COULDNT_RESOLVE_HOST)
 		return RK_TRANSPORT_CONNECT;
 	switch (t->result)
@@ -479,8 +576,39 @@ classify_failure(RkTransfer *t)
 		case CURLE_PARTIAL_FILE:
 			return RK_TRANSPORT_LOST;
 		default:
-			return RK_TRANSPORT_OTHER;
+			return RK_TRANSPORT_INTERNAL;
 	}
+}
+
+/*
+ * Notes what an answer says about the service's clock: between sent and
+ * received (our clock) the service's clock read somewhere in
+ * [service_low, service_high].  So the service's clock is ahead of ours by
+ * at least service_low - received and at most service_high - sent.  The
+ * bounds narrow with every answer; readings older than ten minutes are
+ * forgotten, so that a clock that was set back is followed.
+ */
+static void
+observe_clock(RkConnection *conn, TimestampTz service_low, TimestampTz service_high,
+			  TimestampTz sent, TimestampTz received)
+{
+	RkClock    *clock = &conn->clock;
+	int64		low = service_low - received;
+	int64		high = service_high - sent;
+
+	if (!clock->known || received - clock->read_at > RK_CLOCK_MEMORY_US ||
+		low > clock->offset_high_us || high < clock->offset_low_us)
+	{
+		clock->known = true;
+		clock->offset_low_us = low;
+		clock->offset_high_us = high;
+	}
+	else
+	{
+		clock->offset_low_us = Max(clock->offset_low_us, low);
+		clock->offset_high_us = Min(clock->offset_high_us, high);
+	}
+	clock->read_at = received;
 }
 
 /*
@@ -494,6 +622,9 @@ finish_transfer(RkTransfer *t)
 
 	request->attempts++;
 	request->retry_after = t->retry_after;
+	request->sent = t->sends > 0;
+	request->answer_started = true;
+	request->answered_at = GetCurrentTimestamp();
 	request->status = 0;
 	request->transport = RK_TRANSPORT_OK;
 	request->transport_detail = NULL;
@@ -506,12 +637,20 @@ finish_transfer(RkTransfer *t)
 
 	if (!t->done || t->result != CURLE_OK)
 	{
+		long		status = 0;
+
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		request->answer_started = status != 0;
 		request->transport = classify_failure(t);
 		request->transport_detail = pstrdup(t->errbuf[0] != '\0' ? t->errbuf :
 											curl_easy_strerror(t->result));
 	}
 	else
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &request->status);
+	if (request->transport == RK_TRANSPORT_OK && t->date != -1)
+		observe_clock(t->conn, time_t_to_timestamptz(t->date),
+					  time_t_to_timestamptz(t->date) + USECS_PER_SEC,
+					  request->sent_at, request->answered_at);
 
 	if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
 		content_type != NULL)
@@ -596,16 +735,12 @@ update_wait_set(RkConnection *conn)
 
 /*
  * Lets curl act on a socket (or on its timer, with CURL_SOCKET_TIMEOUT).
+ * Returns false when the multi handle itself failed.
  */
-static void
+static bool
 socket_action(RkConnection *conn, curl_socket_t fd, int flags, int *running)
 {
-	CURLMcode	mc = curl_multi_socket_action(conn->multi, fd, flags, running);
-
-	if (mc != CURLM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("libcurl failed: %s", curl_multi_strerror(mc))));
+	return curl_multi_socket_action(conn->multi, fd, flags, running) == CURLM_OK;
 }
 
 /*
@@ -631,16 +766,17 @@ collect_finished(RkConnection *conn)
 
 /*
  * Runs the transfers added to the connection's multi handle to completion,
- * waiting on their sockets and the latch.
+ * waiting on their sockets and the latch.  Transfers left unfinished by a
+ * failure of the multi handle stay not done.
  */
 static void
 drive_transfers(RkConnection *conn)
 {
 	int			running = 0;
 	WaitEvent	events[16];
+	bool		ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
 
-	socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
-	while (running > 0)
+	while (ok && running > 0)
 	{
 		long		timeout = 1000;
 		int			nevents;
@@ -654,7 +790,7 @@ drive_transfers(RkConnection *conn)
 			if (timeout == 0)
 			{
 				conn->timer_set = false;
-				socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
+				ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
 				continue;
 			}
 		}
@@ -662,8 +798,8 @@ drive_transfers(RkConnection *conn)
 		nevents = WaitEventSetWait(conn->wait_set, timeout, events, lengthof(events),
 								   PG_WAIT_EXTENSION);
 		if (nevents == 0)
-			socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
-		for (int i = 0; i < nevents; i++)
+			ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
+		for (int i = 0; ok && i < nevents; i++)
 		{
 			int			flags = 0;
 
@@ -677,7 +813,7 @@ drive_transfers(RkConnection *conn)
 				flags |= CURL_CSELECT_IN;
 			if (events[i].events & WL_SOCKET_WRITEABLE)
 				flags |= CURL_CSELECT_OUT;
-			socket_action(conn, events[i].fd, flags, &running);
+			ok = socket_action(conn, events[i].fd, flags, &running);
 		}
 	}
 	collect_finished(conn);
@@ -697,9 +833,10 @@ perform_batch(RkConnection *conn, const RkConfig *config, RkRequest **requests, 
 		{
 			setup_transfer(&transfers[i], conn, config, requests[i]);
 			if (curl_multi_add_handle(conn->multi, transfers[i].easy) != CURLM_OK)
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("could not start a request")));
+			{
+				transfers[i].done = true;
+				transfers[i].result = CURLE_FAILED_INIT;
+			}
 		}
 		drive_transfers(conn);
 		for (int i = 0; i < n; i++)
@@ -722,60 +859,56 @@ perform_batch(RkConnection *conn, const RkConfig *config, RkRequest **requests, 
 }
 
 /*
- * Whether a failed attempt may have changed the remote state.
+ * Whether the retry policy may send a request again after its last
+ * attempt: always when it certainly did not arrive (no connection, or a
+ * status that says the service turned it away unprocessed); after other
+ * transient failures (a lost answer, a timeout, a transient status) only
+ * when the operation allows it.
  */
 static bool
-outcome_is_ambiguous(const RkRequest *r)
+may_resend(const RkConfig *config, const RkRequest *r)
 {
-	if (r->transport == RK_TRANSPORT_TIMEOUT || r->transport == RK_TRANSPORT_LOST)
-		return true;
-	return r->transport == RK_TRANSPORT_OK && (r->status == 502 || r->status == 504);
+	switch (r->transport)
+	{
+		case RK_TRANSPORT_CONNECT:
+			return true;
+		case RK_TRANSPORT_TIMEOUT:
+		case RK_TRANSPORT_LOST:
+			return r->resend == RK_RESEND_TRANSIENT;
+		case RK_TRANSPORT_OK:
+			if (config->dialect->status_is_unprocessed(r->status))
+				return true;
+			return r->resend == RK_RESEND_TRANSIENT &&
+				config->dialect->status_is_transient(r->status);
+		default:
+			return false;
+	}
 }
 
 /*
- * Whether an attempt should be repeated.  GET, PATCH and DELETE are retried
- * on 429, 502, 503, 504 and transport failures; POST only when it certainly
- * did not reach the server (no connection, or 429).
+ * The wait before the next attempt of a request that has made attempts
+ * attempts: the service's Retry-After when it sent one, else exponential
+ * backoff with full jitter.
  */
-static bool
-should_retry(const RkRequest *r)
+static int64
+backoff_ms(int attempts, double retry_after)
 {
-	bool		idempotent = strcmp(r->method, "POST") != 0;
-
-	if (r->transport == RK_TRANSPORT_CONNECT)
-		return true;
-	if (r->transport == RK_TRANSPORT_TIMEOUT || r->transport == RK_TRANSPORT_LOST)
-		return idempotent;
-	if (r->transport != RK_TRANSPORT_OK)
-		return false;
-	if (r->status == 429)
-		return true;
-	return idempotent && (r->status == 502 || r->status == 503 || r->status == 504);
-}
-
-/*
- * The wait before retry number attempt (1-based): the server's Retry-After
- * when it sent one, else exponential backoff with full jitter.
- */
-static long
-backoff_ms(int attempt, double retry_after)
-{
-	long		ceiling = RK_BACKOFF_CAP_MS;
+	int64		ceiling = RK_BACKOFF_CAP_MS;
 
 	if (retry_after >= 0)
-		return (long) (retry_after * 1000.0);
-	if (attempt < 16)
-		ceiling = Min(ceiling, RK_BACKOFF_BASE_MS << attempt);
-	return (long) (pg_prng_double(&pg_global_prng_state) * ceiling);
+		return (int64) ceil(retry_after * 1000.0);
+	if (attempts < 16)
+		ceiling = Min(ceiling, (int64) RK_BACKOFF_BASE_MS << attempts);
+	return (int64) (pg_prng_double(&pg_global_prng_state) * ceiling);
 }
 
 /*
  * Sleeps on the latch, so that a cancel ends the wait at once.
  */
 static void
-interruptible_sleep(long ms)
+interruptible_sleep(int64 ms)
 {
-	TimestampTz end = GetCurrentTimestamp() + (TimestampTz) ms * 1000;
+	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
 
 	for (;;)
 	{
@@ -791,52 +924,87 @@ interruptible_sleep(long ms)
 }
 
 /*
- * Performs requests against the configured server, concurrently, retrying
- * what should be retried within max_retries and retry_max_wait_ms.  Every
- * request ends with an outcome (status or transport failure) for the caller
- * to judge; only a cancel or an internal failure raises an error here.
+ * Performs requests against the configured server, concurrently, under the
+ * one retry policy: a request is attempted again when may_resend allows it,
+ * it has made at most max_retries attempts beyond its first (attempts
+ * count across calls, so an operation that sends the same request again
+ * stays within the bound), and the wait fits in what the call's budget has
+ * left.  A Retry-After longer than that ends the request at once with
+ * wait_refused set.  Every request ends with the outcome of its last
+ * attempt for the caller to judge; only a cancel or running out of memory
+ * raises an error here.
  */
 void
-rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests)
+rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests,
+				RkBudget *budget)
 {
 	RkConnection *conn = get_connection(config);
-	RkRequest **pending = palloc(sizeof(RkRequest *) * nrequests);
+	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(nrequests, 1));
 	int			npending = nrequests;
-	long		waited_ms = 0;
 
 	memcpy(pending, requests, sizeof(RkRequest *) * nrequests);
 	for (int i = 0; i < nrequests; i++)
-	{
-		requests[i]->attempts = 0;
-		requests[i]->maybe_applied = false;
-	}
+		requests[i]->wait_refused = false;
 
-	for (int attempt = 1;; attempt++)
+	while (npending > 0)
 	{
 		int			nretry = 0;
-		long		delay = 0;
+		int64		delay = 0;
 
 		perform_batch(conn, config, pending, npending);
-		if (attempt > config->max_retries)
-			break;
 		for (int i = 0; i < npending; i++)
 		{
 			RkRequest  *r = pending[i];
+			int64		wait;
 
-			if (!should_retry(r))
+			if (!may_resend(config, r) || r->attempts > config->max_retries)
 				continue;
-			delay = Max(delay, backoff_ms(attempt, r->retry_after));
+			wait = backoff_ms(r->attempts, r->retry_after);
+			if (wait > budget->wait_left_ms)
+			{
+				if (r->retry_after >= 0)
+				{
+					r->wait_refused = true;
+					continue;
+				}
+				wait = budget->wait_left_ms;
+			}
+			if (budget->wait_left_ms <= 0 && wait == 0 && r->retry_after < 0)
+				continue;
+			delay = Max(delay, wait);
+			r->earlier_maybe_applied |= r->sent &&
+				(r->transport != RK_TRANSPORT_OK || r->status >= 500);
 			pending[nretry++] = r;
 		}
-		if (nretry == 0 || waited_ms + delay > config->retry_max_wait_ms)
-			break;
-		for (int i = 0; i < nretry; i++)
-			pending[i]->maybe_applied |= outcome_is_ambiguous(pending[i]);
-		interruptible_sleep(delay);
-		waited_ms += delay;
+		if (nretry > 0 && delay > 0)
+		{
+			interruptible_sleep(delay);
+			budget->wait_left_ms -= delay;
+		}
 		npending = nretry;
 	}
 	pfree(pending);
+}
+
+/*
+ * The service's clock relative to ours, as the answers of this server have
+ * shown it so far.
+ */
+void
+rk_http_clock(const RkConfig *config, RkClock *clock)
+{
+	*clock = get_connection(config)->clock;
+}
+
+/*
+ * Notes that the service's clock showed service_time between local times
+ * sent and received (a key's creation time, and its request's round trip).
+ */
+void
+rk_http_clock_observe(const RkConfig *config, TimestampTz service_time, TimestampTz sent,
+					  TimestampTz received)
+{
+	observe_clock(get_connection(config), service_time, service_time, sent, received);
 }
 
 /*
@@ -850,6 +1018,35 @@ url_has_part(CURLU *u, CURLUPart which)
 
 	curl_free(part);
 	return has;
+}
+
+/*
+ * Whether a URL's host is a loopback address: an IPv4 literal in
+ * 127.0.0.0/8, the IPv6 literal ::1, or exactly "localhost".  A name that
+ * merely starts like one ("127.0.0.1.example") is not.
+ */
+static bool
+is_loopback_host(const char *host)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	size_t		len = strlen(host);
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (len > 2 && host[0] == '[' && host[len - 1] == ']')
+	{
+		char		literal[INET6_ADDRSTRLEN + 1];
+
+		if (len - 2 >= sizeof(literal))
+			return false;
+		memcpy(literal, host + 1, len - 2);
+		literal[len - 2] = '\0';
+		return inet_pton(AF_INET6, literal, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+	}
+	return false;
 }
 
 /*
@@ -884,11 +1081,9 @@ rk_http_url_acceptable(const char *url, const char **reason)
 		*reason = "The URL must not contain a query or a fragment.";
 		goto done;
 	}
-	if (strcmp(scheme, "http") == 0 &&
-		strcmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0 &&
-		strncmp(host, "127.", 4) != 0)
+	if (strcmp(scheme, "http") == 0 && !is_loopback_host(host))
 	{
-		*reason = "Plain http:// is accepted only for loopback hosts (127.0.0.0/8, ::1, localhost), so that the provisioning key never crosses a network unencrypted.";
+		*reason = "Plain http:// is accepted only for loopback hosts (an IP address in 127.0.0.0/8, ::1, or localhost), so that the provisioning key never crosses a network unencrypted.";
 		goto done;
 	}
 	ok = true;

@@ -2,13 +2,25 @@
  *
  * keys.c
  *		The key operations both SQL surfaces share: list page by page, get
- *		one or many, create one or many, update, delete; and turning an RkKey
- *		into the columns of routerkeys.key.
+ *		many, create many, update, delete.  Each ends in an RkOutcome per
+ *		key and never throws for a remote failure; errors.c turns an outcome
+ *		into an ERROR (or a WARNING) for the caller that decides to.
  *
- * The SQL functions (functions.c) and the foreign table (fdw.c) call these
- * and nothing below them, so a request is built, sent, judged and parsed
- * in one place.  Every operation raises the ERROR of errors.c on failure,
- * except for a missing key, which the caller is told about.
+ * This is the one place that decides what a failed attempt means for an
+ * operation.  The retry policy itself (http.c) resends a read, an update or
+ * a delete after any transient failure, but a create only when it certainly
+ * did not arrive.  When a create may have arrived:
+ *	- timed out before any answer began: the service may still be working
+ *	  on it, so it is not sent again; the outcome says the key may appear,
+ *	  with the service's time the create was sent, for a follow-up check;
+ *	- the service finished with it but its answer is lost (the connection
+ *	  closed or timed out after the answer began, a 5xx, an unreadable
+ *	  2xx): the keys of that exact name that
+ *	  the service created since this call's first attempt, on the service's
+ *	  own clock, are this call's (the call holds an advisory lock on the
+ *	  server and name, so no other session of the database creates that
+ *	  name meanwhile); they are deleted, since nobody holds their token,
+ *	  and the create is sent again within max_retries.
  *
  * Results are palloc'd in the caller's memory context.  Counters of what
  * was sent and received go to an optional RkStats, for EXPLAIN ANALYZE.
@@ -17,143 +29,217 @@
  */
 #include "routerkeys.h"
 
-#include "catalog/pg_type.h"
-#include "datatype/timestamp.h"
-#include "utils/builtins.h"
-#include "utils/datetime.h"
-#include "utils/jsonb.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "utils/wait_event.h"
 #include "utils/timestamp.h"
 
-#define KEYS_PATH "/v2/api-keys"
 #define MAX_KEY_ID_LEN 128
-
-/* Names and types of the columns of routerkeys.created_key, in order. */
-static const struct
-{
-	const char *name;
-	Oid			type;
-}			key_columns[RK_KEY_NCOLUMNS + 1] = {
-	{"id", TEXTOID},
-	{"name", TEXTOID},
-	{"active", BOOLOID},
-	{"status", TEXTOID},
-	{"token_prefix", TEXTOID},
-	{"permission_mode", TEXTOID},
-	{"project_id", TEXTOID},
-	{"owner_type", TEXTOID},
-	{"expires_at", TIMESTAMPTZOID},
-	{"created_at", TIMESTAMPTZOID},
-	{"updated_at", TIMESTAMPTZOID},
-	{"last_used_at", TIMESTAMPTZOID},
-	{"created_by_id", TEXTOID},
-	{"updated_by_id", TEXTOID},
-	{"source", TEXTOID},
-	{"attrs", JSONBOID},
-	{"token", TEXTOID},
-};
-
-static Datum time_datum(const char *text);
+#define RK_CLOCK_PRECISION_US (100 * 1000)	/* how well a lost create's window is known */
+#define RK_CLOCK_POLL_MS 40
+#define RK_CLOCK_POLLS 30
+#define RK_LOCK_CLASS 3			/* advisory lock field4: ours, not the SQL functions' 1 and 2 */
 
 /* The state of a listing between pages. */
 struct RkLister
 {
 	const RkConfig *config;
-	char	   *base;			/* first page's path and query */
-	char	   *next_base;		/* later pages' */
-	char	   *cursor;			/* id to continue after, or NULL */
+	RkListFilter filter;
+	char	   *cursor;			/* the last key of the page before, or NULL */
 	int			limit;			/* of the page being fetched */
-	bool		with_attrs;
 	bool		done;
+	RkBudget   *budget;
 	RkStats    *stats;
 };
 
 /*
- * The index of a column of routerkeys.created_key by name, or -1.
+ * The retry budget of one SQL call.
  */
-int
-rk_keys_column_index(const char *name)
+RkBudget
+rk_keys_budget(const RkConfig *config)
 {
-	for (int i = 0; i <= RK_KEY_NCOLUMNS; i++)
-	{
-		if (strcmp(key_columns[i].name, name) == 0)
-			return i;
-	}
-	return -1;
-}
+	RkBudget	budget = {.wait_left_ms = config->retry_max_wait_ms};
 
-/*
- * The name and the type of column index.
- */
-const char *
-rk_keys_column_name(int index)
-{
-	return key_columns[index].name;
-}
-
-Oid
-rk_keys_column_type(int index)
-{
-	return key_columns[index].type;
-}
-
-/*
- * Adds a finished request to the counters.
- */
-static void
-count_request(RkStats *stats, const RkRequest *request)
-{
-	if (stats == NULL)
-		return;
-	stats->requests += request->attempts;
-	stats->retries += Max(request->attempts - 1, 0);
-	stats->bytes += request->response_len;
-}
-
-/*
- * Performs requests concurrently (one when n is 1) and counts them.
- */
-static void
-perform(const RkConfig *config, RkRequest **requests, int n, RkStats *stats)
-{
-	rk_http_execute(config, requests, n);
-	for (int i = 0; i < n; i++)
-		count_request(stats, requests[i]);
+	return budget;
 }
 
 /*
  * A new request.
  */
 static RkRequest *
-new_request(const char *method, char *path, char *body)
+new_request(const char *method, char *path, char *body, RkResend resend)
 {
 	RkRequest  *request = palloc0(sizeof(RkRequest));
 
 	request->method = method;
 	request->path = path;
 	request->body = body;
+	request->resend = resend;
 	return request;
+}
+
+/*
+ * Performs requests concurrently (one when n is 1) and counts the attempts
+ * they made.
+ */
+static void
+perform(const RkConfig *config, RkRequest **requests, int n, RkBudget *budget,
+		RkStats *stats)
+{
+	int		   *before = palloc(sizeof(int) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		before[i] = requests[i]->attempts;
+	rk_http_execute(config, requests, n, budget);
+	for (int i = 0; stats != NULL && i < n; i++)
+	{
+		int			made = requests[i]->attempts - before[i];
+
+		stats->requests += made;
+		stats->retries += Max(made - 1, 0);
+		stats->bytes += requests[i]->response_len;
+	}
+	pfree(before);
+}
+
+/*
+ * Whether a request ended with a 2xx answer.
+ */
+static bool
+succeeded(const RkRequest *r)
+{
+	return r->transport == RK_TRANSPORT_OK && r->status >= 200 && r->status < 300;
 }
 
 /*
  * Whether a request ended with 404 Not Found.
  */
 static bool
-is_not_found(const RkRequest *request)
+not_found(const RkRequest *r)
 {
-	return request->transport == RK_TRANSPORT_OK && request->status == 404;
+	return r->transport == RK_TRANSPORT_OK && r->status == 404;
 }
 
 /*
- * Parses a single-key answer, raising the protocol error when it is invalid.
+ * The failure a transport problem is.
+ */
+static RkFailure
+transport_failure(RkTransport transport)
+{
+	switch (transport)
+	{
+		case RK_TRANSPORT_CONNECT:
+			return RK_FAIL_CONNECT;
+		case RK_TRANSPORT_TLS:
+			return RK_FAIL_TLS;
+		case RK_TRANSPORT_TIMEOUT:
+			return RK_FAIL_TIMEOUT;
+		case RK_TRANSPORT_LOST:
+			return RK_FAIL_LOST;
+		case RK_TRANSPORT_TOO_LARGE:
+			return RK_FAIL_TOO_LARGE;
+		default:
+			return RK_FAIL_INTERNAL;
+	}
+}
+
+/*
+ * What a failed request said: the remote message, or a description of an
+ * answer that has none.
+ */
+static char *
+remote_message(const RkConfig *config, const RkRequest *r)
+{
+	char	   *message;
+
+	if (r->transport != RK_TRANSPORT_OK)
+		return psprintf("%s.", r->transport_detail != NULL ? r->transport_detail : "no answer");
+	if (r->response_len == 0)
+		return psprintf("The answer was HTTP status %ld with an empty body.", r->status);
+	message = config->dialect->error_message(r->response, r->response_len);
+	if (message != NULL)
+	{
+		size_t		len = strlen(message);
+
+		return psprintf("The server said: %s%s", message,
+						len > 0 && strchr(".!?", message[len - 1]) != NULL ? "" : ".");
+	}
+	return psprintf("The answer was HTTP status %ld with a %zu-byte %s body that carries no error message.",
+					r->status, r->response_len,
+					r->content_type != NULL ? r->content_type : "untyped");
+}
+
+/*
+ * Starts an outcome about a request.
  */
 static void
-parse_key(const RkConfig *config, const RkRequest *request, RkKey *key, bool with_token)
+outcome_start(RkOutcome *outcome, const RkRequest *r, const char *key_id)
 {
-	char	   *problem = NULL;
+	memset(outcome, 0, sizeof(RkOutcome));
+	outcome->kind = RK_OUTCOME_DONE;
+	outcome->method = r->method;
+	outcome->path = r->path;
+	outcome->key_id = key_id != NULL ? pstrdup(key_id) : NULL;
+	outcome->attempts = r->attempts;
+	outcome->retry_after = r->retry_after;
+}
 
-	if (!rk_contract_parse_key(request->response, request->response_len, key,
-							   with_token, true, &problem))
-		rk_error_invalid_response(config, request, problem);
+/*
+ * The outcome of a request that did not succeed.  A write that reached the
+ * service and whose answer is lost or a server failure may have been
+ * applied; transient failures may be tried again later; the rest are
+ * refusals.
+ */
+static void
+outcome_failed(const RkConfig *config, const RkRequest *r, const char *key_id,
+			   RkOutcome *outcome)
+{
+	const RkDialect *dialect = config->dialect;
+	bool		write = strcmp(r->method, "GET") != 0;
+
+	outcome_start(outcome, r, key_id);
+	outcome->remote_message = remote_message(config, r);
+	outcome->wait_refused = r->wait_refused;
+	if (r->transport != RK_TRANSPORT_OK)
+	{
+		outcome->failure = transport_failure(r->transport);
+		outcome->kind = write && r->sent && r->transport != RK_TRANSPORT_TLS ?
+			RK_OUTCOME_MAYBE_APPLIED :
+			r->transport == RK_TRANSPORT_TLS || r->transport == RK_TRANSPORT_TOO_LARGE ?
+			RK_OUTCOME_REJECTED : RK_OUTCOME_RETRY_LATER;
+	}
+	else
+	{
+		outcome->status = r->status;
+		outcome->failure = dialect->classify_status(r->status, key_id != NULL);
+		outcome->hint = dialect->hint(outcome->failure);
+		if (r->status == 404 && key_id != NULL)
+			outcome->kind = RK_OUTCOME_NOT_FOUND;
+		else if (write && r->status >= 500 && !dialect->status_is_unprocessed(r->status))
+			outcome->kind = RK_OUTCOME_MAYBE_APPLIED;
+		else if (dialect->status_is_transient(r->status) || r->status >= 500)
+			outcome->kind = RK_OUTCOME_RETRY_LATER;
+		else
+			outcome->kind = RK_OUTCOME_REJECTED;
+	}
+	if (outcome->kind == RK_OUTCOME_RETRY_LATER)
+		outcome->retry_at = GetCurrentTimestamp() +
+			(int64) (Max(r->retry_after, 1.0) * USECS_PER_SEC);
+}
+
+/*
+ * The outcome of a 2xx answer that breaks the contract.
+ */
+static void
+outcome_broken(const RkRequest *r, const char *key_id, char *problem, RkOutcome *outcome)
+{
+	outcome_start(outcome, r, key_id);
+	outcome->kind = RK_OUTCOME_BROKEN_ANSWER;
+	outcome->failure = RK_FAIL_BROKEN_ANSWER;
+	outcome->status = r->status;
+	outcome->problem = problem;
 }
 
 /*
@@ -178,438 +264,13 @@ rk_keys_check_id(const char *id)
 }
 
 /*
- * The path of one key.
- */
-static char *
-key_path(const char *id)
-{
-	StringInfoData path;
-
-	rk_keys_check_id(id);
-	initStringInfo(&path);
-	appendStringInfoString(&path, KEYS_PATH "/");
-	rk_http_append_escaped(&path, id);
-	return path.data;
-}
-
-/*
- * Appends "&name=value" to a query string, escaped.
- */
-static void
-append_param(StringInfo query, const char *name, const char *value)
-{
-	if (value == NULL)
-		return;
-	appendStringInfo(query, "&%s=", name);
-	rk_http_append_escaped(query, value);
-}
-
-/*
- * The path and query of a listing's first page.
- */
-char *
-rk_keys_list_path(const RkConfig *config, const RkListFilter *filter, int limit)
-{
-	StringInfoData path;
-
-	initStringInfo(&path);
-	appendStringInfo(&path, KEYS_PATH "?source=router&limit=%d", limit);
-	append_param(&path, "status", filter->status);
-	append_param(&path, "search", filter->search);
-	append_param(&path, "project_id", filter->project_id);
-	return path.data;
-}
-
-/*
- * Starts a listing.  Nothing is sent until the first rk_keys_list_next.
- */
-RkLister *
-rk_keys_list_start(const RkConfig *config, const RkListFilter *filter, RkStats *stats)
-{
-	RkLister   *lister = palloc0(sizeof(RkLister));
-
-	lister->config = config;
-	lister->with_attrs = !filter->skip_attrs;
-	lister->next_base = rk_keys_list_path(config, filter, config->page_size);
-	lister->base = lister->next_base;
-	lister->limit = config->page_size;
-	if (filter->first_limit > 0 && filter->first_limit < config->page_size)
-	{
-		lister->base = rk_keys_list_path(config, filter, filter->first_limit);
-		lister->limit = filter->first_limit;
-	}
-	lister->stats = stats;
-	return lister;
-}
-
-/*
- * Fetches the next page of a listing into *page (allocated in the current
- * memory context, which may be a short-lived one: the lister keeps its own
- * state in the context it was started in).  Returns false once the listing
- * is over.
- */
-bool
-rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage *page)
-{
-	const RkConfig *config = lister->config;
-	StringInfoData path;
-	RkRequest  *request;
-	char	   *problem = NULL;
-	bool		more;
-
-	if (lister->done)
-		return false;
-
-	initStringInfo(&path);
-	appendStringInfoString(&path, lister->base);
-	append_param(&path, "starting_after", lister->cursor);
-	request = new_request("GET", path.data, NULL);
-	perform(config, &request, 1, lister->stats);
-	if (!rk_error_is_success(request))
-		rk_error_raise(config, request, NULL);
-	if (!rk_contract_parse_page(request->response, request->response_len, page,
-								lister->with_attrs, &problem))
-		rk_error_invalid_response(config, request, problem);
-	if (lister->stats != NULL)
-		lister->stats->pages++;
-
-	more = page->nkeys > 0 &&
-		(page->has_more_known ? page->has_more : page->nkeys >= lister->limit);
-	if (more && lister->cursor != NULL &&
-		strcmp(lister->cursor, page->keys[page->nkeys - 1].id) == 0)
-		rk_error_invalid_response(config, request,
-								  "The listing did not advance past the key given in starting_after.");
-	if (lister->cursor != NULL)
-		pfree(lister->cursor);
-	lister->cursor = more ? MemoryContextStrdup(lister_cxt, page->keys[page->nkeys - 1].id) : NULL;
-	lister->done = !more;
-	lister->base = lister->next_base;
-	lister->limit = config->page_size;
-	return true;
-}
-
-/*
- * Sends one request about a key and reads the key it answers with.  Returns
- * false when the key does not exist.
- */
-static bool
-key_request(const RkConfig *config, const char *method, const char *id, char *body,
-			RkKey *key, RkStats *stats)
-{
-	RkRequest  *request = new_request(method, key_path(id), body);
-
-	perform(config, &request, 1, stats);
-	if (is_not_found(request))
-		return false;
-	if (!rk_error_is_success(request))
-		rk_error_raise(config, request, id);
-	parse_key(config, request, key, false);
-	return true;
-}
-
-/*
- * Reads one key.  Returns false when it does not exist.
- */
-bool
-rk_keys_get(const RkConfig *config, const char *id, RkKey *key, RkStats *stats)
-{
-	return key_request(config, "GET", id, NULL, key, stats);
-}
-
-/*
- * Reads several keys concurrently.  Fills keys[] with those that exist, in
- * the order of ids, and returns how many there are.
- */
-int
-rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys, RkStats *stats)
-{
-	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
-	int			found = 0;
-
-	for (int i = 0; i < n; i++)
-		requests[i] = new_request("GET", key_path(ids[i]), NULL);
-	perform(config, requests, n, stats);
-	for (int i = 0; i < n; i++)
-	{
-		if (is_not_found(requests[i]))
-			continue;
-		if (!rk_error_is_success(requests[i]))
-			rk_error_raise(config, requests[i], ids[i]);
-		parse_key(config, requests[i], &keys[found++], false);
-	}
-	return found;
-}
-
-/*
- * Whether a failed create may have made a key all the same: its answer was
- * lost or cut short, or a server or gateway error came back.  A 409 counts
- * too once an earlier attempt was ambiguous, since that attempt may be the
- * key the name now clashes with.
- */
-static bool
-create_was_ambiguous(const RkRequest *request, bool after_ambiguous)
-{
-	switch (request->transport)
-	{
-		case RK_TRANSPORT_TIMEOUT:
-		case RK_TRANSPORT_LOST:
-		case RK_TRANSPORT_OTHER:
-		case RK_TRANSPORT_TOO_LARGE:
-			return true;
-		case RK_TRANSPORT_OK:
-			return request->status >= 500 || (after_ambiguous && request->status == 409) ||
-				rk_error_is_success(request);	/* a 2xx body we could not read */
-		default:
-			return false;
-	}
-}
-
-/*
- * Error context of the look-up that follows an ambiguous create.
- */
-static void
-lost_create_context(void *arg)
-{
-	errcontext("while removing the key a create whose answer was lost may have made, named \"%s\"",
-			   (const char *) arg);
-}
-
-/*
- * Deletes the key a lost create made, if it did: a key with exactly this
- * name, created since the request was sent (less a minute of clock skew).
- * Its token was never seen, so it could never be used; names are unique,
- * so there is at most one.
- */
-static void
-remove_lost_create(const RkConfig *config, const char *name, TimestampTz sent_at,
-				   RkStats *stats)
-{
-	RkListFilter filter = {.search = name};
-	TimestampTz since = sent_at - 60 * USECS_PER_SEC;
-	ErrorContextCallback callback = {
-		.callback = lost_create_context,
-		.arg = (void *) name,
-		.previous = error_context_stack
-	};
-	RkLister   *lister;
-	RkPage		page;
-
-	error_context_stack = &callback;
-	lister = rk_keys_list_start(config, &filter, stats);
-	while (rk_keys_list_next(lister, CurrentMemoryContext, &page))
-	{
-		for (int i = 0; i < page.nkeys; i++)
-		{
-			RkKey	   *key = &page.keys[i];
-
-			if (key->name != NULL && strcmp(key->name, name) == 0 &&
-				(key->created_at == NULL ||
-				 DatumGetTimestampTz(time_datum(key->created_at)) >= since))
-				(void) rk_keys_delete(config, key->id, stats);
-		}
-	}
-	error_context_stack = callback.previous;
-}
-
-/*
- * Creates keys, concurrently when there are several; keys[i] receives the
- * answer to args[i], token included (and attrs with with_attrs).
- *
- * A create is never repeated blindly.  The HTTP layer repeats it only when
- * it certainly did not arrive (no connection, 429).  When it may have
- * arrived (see create_was_ambiguous), the key it may have made is looked up
- * by name and deleted, and only then is the create sent again, within
- * max_retries: so no key is created twice, and none is left behind whose
- * token nobody has.
- */
-void
-rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
-					bool with_attrs, RkStats *stats)
-{
-	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
-	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
-	int		   *index = palloc(sizeof(int) * Max(n, 1));
-	int			npending = n;
-	bool		after_ambiguous = false;
-
-	for (int i = 0; i < n; i++)
-	{
-		requests[i] = new_request("POST", KEYS_PATH, rk_contract_create_body(&args[i]));
-		pending[i] = requests[i];
-		index[i] = i;
-	}
-
-	for (int attempt = 0;; attempt++)
-	{
-		TimestampTz sent_at = GetCurrentTimestamp();
-		RkRequest  *failed = NULL;
-		char	   *failed_problem = NULL;
-		int			nretry = 0;
-
-		perform(config, pending, npending, stats);
-		for (int j = 0; j < npending; j++)
-		{
-			RkRequest  *r = pending[j];
-			int			i = index[j];
-			char	   *problem = NULL;
-
-			if (rk_error_is_success(r) &&
-				rk_contract_parse_key(r->response, r->response_len, &keys[i], true, with_attrs,
-									  &problem))
-				continue;
-			if (create_was_ambiguous(r, after_ambiguous))
-				remove_lost_create(config, args[i].name, sent_at, stats);
-			if (!create_was_ambiguous(r, after_ambiguous) || attempt >= config->max_retries)
-			{
-				if (failed == NULL)
-				{
-					failed = r;
-					failed_problem = problem;
-				}
-				continue;
-			}
-			pending[nretry] = r;
-			index[nretry++] = i;
-		}
-		if (failed != NULL && rk_error_is_success(failed))
-			rk_error_invalid_response(config, failed, failed_problem);
-		if (failed != NULL)
-			rk_error_raise(config, failed, NULL);
-		if (nretry == 0)
-			break;
-		npending = nretry;
-		after_ambiguous = true;
-	}
-}
-
-/*
- * Changes the given fields of a key (with none, reads it).  Returns false
- * when the key does not exist.
- */
-bool
-rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
-			   RkKey *key, RkStats *stats)
-{
-	if (args->name == NULL && args->active < 0 && args->expires_at == NULL &&
-		!args->clear_expires_at)
-		return rk_keys_get(config, id, key, stats);
-
-	return key_request(config, "PATCH", id, rk_contract_update_body(args), key, stats);
-}
-
-/*
- * Deletes a key.  Returns false when it did not exist; a delete whose answer
- * was lost and whose retry then finds the key gone counts as done by us.
- */
-bool
-rk_keys_delete(const RkConfig *config, const char *id, RkStats *stats)
-{
-	RkRequest  *request = new_request("DELETE", key_path(id), NULL);
-	char	   *problem = NULL;
-
-	perform(config, &request, 1, stats);
-	if (is_not_found(request))
-		return request->maybe_applied;
-	if (!rk_error_is_success(request))
-		rk_error_raise(config, request, id);
-	if (!rk_contract_parse_empty(request->response, request->response_len, &problem))
-		rk_error_invalid_response(config, request, problem);
-	return true;
-}
-
-/*
- * An RFC 3339 timestamp as a timestamptz datum.
- */
-static Datum
-time_datum(const char *text)
-{
-	return DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
-							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-}
-
-/*
- * A timestamptz as RFC 3339 text in UTC, as the API expects.
- */
-char *
-rk_keys_rfc3339(TimestampTz ts, const char *what)
-{
-	struct pg_tm tm;
-	fsec_t		fsec;
-
-	if (TIMESTAMP_NOT_FINITE(ts) || timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("%s must be a finite timestamp", what)));
-	return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					tm.tm_year, tm.tm_mon, tm.tm_mday,
-					tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-}
-
-/*
- * Fills values/nulls, indexed like routerkeys.created_key's columns, with a
- * key.  wanted, when not NULL, says which columns are needed; the others are
- * left NULL without being computed.
- */
-void
-rk_keys_values(const RkKey *key, const bool *wanted, Datum *values, bool *nulls)
-{
-	const char *texts[RK_KEY_NCOLUMNS + 1] = {
-		key->id, key->name, NULL, key->status, key->token_prefix, key->permission_mode,
-		key->project_id, key->owner_type, NULL, NULL, NULL, NULL,
-		key->created_by_id, key->updated_by_id, key->source, NULL, key->token
-	};
-	const char *times[RK_KEY_NCOLUMNS + 1] = {
-		NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-		key->expires_at, key->created_at, key->updated_at, key->last_used_at
-	};
-
-	for (int i = 0; i <= RK_KEY_NCOLUMNS; i++)
-	{
-		nulls[i] = true;
-		values[i] = (Datum) 0;
-		if (wanted != NULL && !wanted[i])
-			continue;
-		if (texts[i] != NULL)
-			values[i] = CStringGetTextDatum(texts[i]);
-		else if (times[i] != NULL)
-			values[i] = time_datum(times[i]);
-		else if (i == RK_COL_ACTIVE && key->active >= 0)
-			values[i] = BoolGetDatum(key->active > 0);
-		else if (i == RK_COL_ATTRS && key->attrs != NULL)
-			values[i] = JsonbPGetDatum(key->attrs);
-		else
-			continue;
-		nulls[i] = false;
-	}
-}
-
-/*
- * Looks a label up in a list of labels and returns the API enum of the same
- * position; accepts the enum itself too.  NULL when it is neither.
- */
-static const char *
-enum_for_label(const char *value, const char *const *labels, const char *const *enums, int n)
-{
-	for (int i = 0; i < n; i++)
-	{
-		if (pg_strcasecmp(value, labels[i]) == 0 || strcmp(value, enums[i]) == 0)
-			return enums[i];
-	}
-	return NULL;
-}
-
-/*
- * The API spelling of a status given as a column value.  An unrecognized
- * status is an error, or NULL with missing_ok.
+ * The API's spelling of a status column value.  An unrecognized status is
+ * an error, or NULL with missing_ok.
  */
 const char *
-rk_keys_status_enum(const char *status, bool missing_ok)
+rk_keys_status_value(const RkConfig *config, const char *status, bool missing_ok)
 {
-	static const char *const labels[] = {"active", "disabled", "revoked"};
-	static const char *const enums[] = {
-		"API_KEY_STATUS_ACTIVE", "API_KEY_STATUS_DISABLED", "API_KEY_STATUS_REVOKED"
-	};
-	const char *value = enum_for_label(status, labels, enums, lengthof(labels));
+	const char *value = config->dialect->status_value(status);
 
 	if (value == NULL && !missing_ok)
 		ereport(ERROR,
@@ -620,21 +281,433 @@ rk_keys_status_enum(const char *status, bool missing_ok)
 }
 
 /*
- * The API spelling of a permission mode given as a column value.
+ * Errors unless the API can spell a permission mode column value.
  */
-const char *
-rk_keys_permission_mode_enum(const char *mode)
+void
+rk_keys_check_permission_mode(const RkConfig *config, const char *mode)
 {
-	static const char *const labels[] = {"all", "read_only", "restricted"};
-	static const char *const enums[] = {
-		"PERMISSION_MODE_ALL", "PERMISSION_MODE_READ_ONLY", "PERMISSION_MODE_RESTRICTED"
-	};
-	const char *value = enum_for_label(mode, labels, enums, lengthof(labels));
-
-	if (value == NULL)
+	if (config->dialect->permission_mode_value(mode) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid permission mode \"%s\"", mode),
 				 errhint("Use all, read_only or restricted.")));
-	return value;
+}
+
+/*
+ * A copy of a string in the current memory context, or NULL.
+ */
+static char *
+copy_or_null(const char *s)
+{
+	return s != NULL ? pstrdup(s) : NULL;
+}
+
+/*
+ * Starts a listing, in the current memory context, which must last until
+ * the listing is over; nothing is sent until the first rk_keys_list_next.
+ */
+RkLister *
+rk_keys_list_start(const RkConfig *config, const RkListFilter *filter, RkBudget *budget,
+				   RkStats *stats)
+{
+	RkLister   *lister = palloc0(sizeof(RkLister));
+
+	lister->config = config;
+	lister->filter = *filter;
+	lister->filter.status = copy_or_null(filter->status);
+	lister->filter.search = copy_or_null(filter->search);
+	lister->filter.project_id = copy_or_null(filter->project_id);
+	lister->limit = config->page_size;
+	if (filter->first_limit > 0 && filter->first_limit < config->page_size)
+		lister->limit = filter->first_limit;
+	lister->budget = budget;
+	lister->stats = stats;
+	return lister;
+}
+
+/*
+ * Fetches the next page of a listing into *page (allocated in the current
+ * memory context, which may be a short-lived one: the lister keeps its own
+ * state in lister_cxt, where it was started).  Returns false once the
+ * listing is over, or when a page could not be had: then *outcome says why.
+ */
+bool
+rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage *page, RkOutcome *outcome)
+{
+	const RkConfig *config = lister->config;
+	RkRequest  *request;
+	char	   *problem = NULL;
+	bool		last;
+
+	outcome->kind = RK_OUTCOME_DONE;
+	if (lister->done)
+		return false;
+
+	request = new_request("GET", config->dialect->list_path(&lister->filter, lister->limit,
+															lister->cursor),
+						  NULL, RK_RESEND_TRANSIENT);
+	perform(config, &request, 1, lister->budget, lister->stats);
+	if (!succeeded(request))
+	{
+		outcome_failed(config, request, NULL, outcome);
+		return false;
+	}
+	if (!config->dialect->parse_page(request->response, request->response_len, page,
+									 !lister->filter.skip_attrs, &problem))
+	{
+		outcome_broken(request, NULL, problem, outcome);
+		return false;
+	}
+	if (lister->stats != NULL)
+		lister->stats->pages++;
+
+	last = config->dialect->page_is_last(page, lister->limit);
+	if (!last && lister->cursor != NULL &&
+		strcmp(lister->cursor, page->keys[page->nkeys - 1].id) == 0)
+	{
+		outcome_broken(request, NULL,
+					   pstrdup("The listing did not advance past the key given as its cursor."),
+					   outcome);
+		return false;
+	}
+	if (lister->cursor != NULL)
+		pfree(lister->cursor);
+	lister->cursor = last ? NULL : MemoryContextStrdup(lister_cxt, page->keys[page->nkeys - 1].id);
+	lister->done = last;
+	lister->limit = config->page_size;
+	return true;
+}
+
+/*
+ * Reads the key a single-key answer holds, or sets a broken outcome.
+ */
+static bool
+read_key(const RkConfig *config, const RkRequest *r, const char *key_id, RkKey *key,
+		 bool with_token, bool with_attrs, RkOutcome *outcome)
+{
+	char	   *problem = NULL;
+
+	if (config->dialect->parse_key(r->response, r->response_len, key, with_token, with_attrs,
+								   &problem))
+		return true;
+	outcome_broken(r, key_id, problem, outcome);
+	return false;
+}
+
+/*
+ * Sends requests about keys (one each) concurrently and reads the keys they
+ * answer with into keys[], with an outcome each.
+ */
+static void
+key_requests(const RkConfig *config, const char *method, char **ids, char **bodies, int n,
+			 RkKey *keys, RkOutcome *outcomes, RkBudget *budget, RkStats *stats)
+{
+	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		rk_keys_check_id(ids[i]);
+		requests[i] = new_request(method, config->dialect->key_path(ids[i]),
+								  bodies != NULL ? bodies[i] : NULL, RK_RESEND_TRANSIENT);
+	}
+	perform(config, requests, n, budget, stats);
+	for (int i = 0; i < n; i++)
+	{
+		if (!succeeded(requests[i]))
+			outcome_failed(config, requests[i], ids[i], &outcomes[i]);
+		else if (read_key(config, requests[i], ids[i], &keys[i], false, true, &outcomes[i]))
+			outcome_start(&outcomes[i], requests[i], ids[i]);
+	}
+}
+
+/*
+ * Reads keys concurrently: keys[i] and outcomes[i] for ids[i]; a key that
+ * does not exist is RK_OUTCOME_NOT_FOUND.
+ */
+void
+rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys, RkOutcome *outcomes,
+				 RkBudget *budget, RkStats *stats)
+{
+	key_requests(config, "GET", ids, NULL, n, keys, outcomes, budget, stats);
+}
+
+/*
+ * Changes the given fields of a key (with none, reads it).
+ */
+void
+rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args, RkKey *key,
+			   RkOutcome *outcome, RkBudget *budget, RkStats *stats)
+{
+	char	   *ids[1] = {(char *) id};
+	char	   *bodies[1];
+
+	if (args->name == NULL && args->active < 0 && args->expires_at == NULL &&
+		!args->clear_expires_at)
+	{
+		key_requests(config, "GET", ids, NULL, 1, key, outcome, budget, stats);
+		return;
+	}
+	bodies[0] = config->dialect->update_body(args);
+	key_requests(config, "PATCH", ids, bodies, 1, key, outcome, budget, stats);
+}
+
+/*
+ * Deletes a key.  A delete whose earlier attempt may have been carried out
+ * and whose retry then finds the key gone counts as done by us; otherwise a
+ * missing key is RK_OUTCOME_NOT_FOUND.
+ */
+void
+rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome, RkBudget *budget,
+			   RkStats *stats)
+{
+	RkRequest  *request;
+	char	   *problem = NULL;
+
+	rk_keys_check_id(id);
+	request = new_request("DELETE", config->dialect->key_path(id), NULL, RK_RESEND_TRANSIENT);
+	perform(config, &request, 1, budget, stats);
+	if (not_found(request) && request->earlier_maybe_applied)
+		outcome_start(outcome, request, id);
+	else if (!succeeded(request))
+		outcome_failed(config, request, id, outcome);
+	else if (!config->dialect->parse_empty(request->response, request->response_len, &problem))
+		outcome_broken(request, id, problem, outcome);
+	else
+		outcome_start(outcome, request, id);
+}
+
+/*
+ * Takes the advisory lock that serializes the creates of one name on one
+ * server within this database, until the end of the transaction.
+ */
+static void
+lock_name(const RkConfig *config, const char *name)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, config->serverid,
+						 hash_bytes((const unsigned char *) name, strlen(name)),
+						 RK_LOCK_CLASS);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/* What became of a create whose answer was lost, once looked up. */
+typedef enum RkLookup
+{
+	RK_LOOKUP_CLEAN,			/* no key of ours is left: send it again */
+	RK_LOOKUP_UNSURE			/* could not tell, or could not delete */
+} RkLookup;
+
+/*
+ * Learns the service's clock to within RK_CLOCK_PRECISION_US, if it is not
+ * known that well yet: Date headers have whole seconds, so small requests
+ * spaced RK_CLOCK_POLL_MS apart go out until the service's second ticks
+ * between two of them (a second at most; a backend that has created a key
+ * knows its clock from the key's creation time already).
+ */
+static void
+learn_clock(const RkConfig *config, RkClock *clock, RkBudget *budget, RkStats *stats)
+{
+	RkListFilter filter = {.skip_attrs = true};
+
+	rk_http_clock(config, clock);
+	for (int i = 0; i < RK_CLOCK_POLLS; i++)
+	{
+		RkRequest  *r;
+
+		if (clock->known && clock->offset_high_us - clock->offset_low_us <= RK_CLOCK_PRECISION_US)
+			return;
+		if (i > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 RK_CLOCK_POLL_MS, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		r = new_request("GET", config->dialect->list_path(&filter, 1, NULL), NULL,
+						RK_RESEND_TRANSIENT);
+		perform(config, &r, 1, budget, stats);
+		rk_http_clock(config, clock);
+	}
+}
+
+/*
+ * Looks up the keys a create whose answer was lost may have made: keys of
+ * exactly its name that the service created at or after since_local, read
+ * on the service's clock (its least possible offset from ours), and
+ * deletes them.  Nobody holds their token.  Keys of that name created
+ * before are another creator's and are left alone; the clock is known to
+ * RK_CLOCK_PRECISION_US, which bounds how soon before this call another
+ * creator's key may be taken for this call's.  Returns RK_LOOKUP_UNSURE
+ * (with *outcome) when the listing or a delete failed, or the service's
+ * clock is unknown.
+ */
+static RkLookup
+remove_lost_create(const RkConfig *config, const char *name, TimestampTz since_local,
+				   RkOutcome *outcome, RkBudget *budget, RkStats *stats)
+{
+	RkListFilter filter = {.search = name};
+	RkLister   *lister = rk_keys_list_start(config, &filter, budget, stats);
+	List	   *ours = NIL;
+	RkPage		page;
+	RkClock		clock;
+	TimestampTz since;
+	ListCell   *lc;
+
+	while (rk_keys_list_next(lister, CurrentMemoryContext, &page, outcome))
+	{
+		for (int i = 0; i < page.nkeys; i++)
+		{
+			if (page.keys[i].name != NULL && strcmp(page.keys[i].name, name) == 0)
+				ours = lappend(ours, &page.keys[i]);
+		}
+	}
+	if (outcome->kind != RK_OUTCOME_DONE)
+		return RK_LOOKUP_UNSURE;
+
+	learn_clock(config, &clock, budget, stats);
+	since = since_local + clock.offset_low_us;
+	foreach(lc, ours)
+	{
+		RkKey	   *key = (RkKey *) lfirst(lc);
+
+		if (!clock.known || key->created_at == NULL)
+		{
+			outcome->kind = RK_OUTCOME_MAYBE_APPLIED;
+			return RK_LOOKUP_UNSURE;
+		}
+		if (rk_rows_timestamp(key->created_at) < since)
+			continue;
+		rk_keys_delete(config, key->id, outcome, budget, stats);
+		if (outcome->kind != RK_OUTCOME_DONE && outcome->kind != RK_OUTCOME_NOT_FOUND)
+			return RK_LOOKUP_UNSURE;
+	}
+	return RK_LOOKUP_CLEAN;
+}
+
+/*
+ * Whether a create's failed attempt may still be carried out by the service
+ * after the call gives up: it timed out before the answer began.
+ */
+static bool
+may_still_appear(const RkRequest *r)
+{
+	return r->transport == RK_TRANSPORT_TIMEOUT && !r->answer_started;
+}
+
+/*
+ * Whether a create's failed attempt may have made a key that the service is
+ * done with: the answer was lost or cut short, or a server error came back.
+ */
+static bool
+answer_lost(const RkConfig *config, const RkRequest *r)
+{
+	if (r->transport == RK_TRANSPORT_LOST || r->transport == RK_TRANSPORT_TOO_LARGE)
+		return r->sent;
+	if (r->transport == RK_TRANSPORT_TIMEOUT)
+		return r->answer_started;
+	return r->transport == RK_TRANSPORT_OK && r->status >= 500 &&
+		!config->dialect->status_is_unprocessed(r->status);
+}
+
+/*
+ * Marks a create's failed outcome as one that may have left a key behind,
+ * named name, for the follow-up check; a timeout says the key may still
+ * appear.
+ */
+static void
+outcome_unsettled(const RkConfig *config, const RkRequest *r, const char *name,
+				  TimestampTz first_sent, RkOutcome *outcome)
+{
+	RkClock		clock;
+
+	outcome_failed(config, r, NULL, outcome);
+	rk_http_clock(config, &clock);
+	if (may_still_appear(r))
+		outcome->failure = RK_FAIL_MAY_APPEAR;
+	outcome->kind = RK_OUTCOME_MAYBE_APPLIED;
+	outcome->followup_name = pstrdup(name);
+	outcome->service_since = first_sent + (clock.known ? clock.offset_low_us : 0);
+}
+
+/*
+ * Creates keys, concurrently when there are several; keys[i] receives the
+ * answer to args[i], token included (and attrs with with_attrs), and
+ * outcomes[i] how it ended.  At most one key per create is left, and only
+ * one whose token is returned; see the file header for how.  Caller is
+ * responsible for permission modes the API can spell.
+ */
+void
+rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
+					bool with_attrs, RkOutcome *outcomes, RkBudget *budget, RkStats *stats)
+{
+	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
+	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
+	int		   *index = palloc(sizeof(int) * Max(n, 1));
+	TimestampTz *first_sent = palloc(sizeof(TimestampTz) * Max(n, 1));
+	int			npending = n;
+
+	for (int i = 0; i < n; i++)
+	{
+		lock_name(config, args[i].name);
+		requests[i] = new_request("POST", pstrdup(config->dialect->create_path),
+								  config->dialect->create_body(&args[i]), RK_RESEND_UNSENT);
+		pending[i] = requests[i];
+		index[i] = i;
+		first_sent[i] = 0;
+	}
+
+	while (npending > 0)
+	{
+		int			nagain = 0;
+
+		perform(config, pending, npending, budget, stats);
+		for (int j = 0; j < npending; j++)
+		{
+			RkRequest  *r = pending[j];
+			int			i = index[j];
+			RkOutcome  *outcome = &outcomes[i];
+
+			if (first_sent[i] == 0 && r->sent)
+				first_sent[i] = r->sent_at;
+			if (succeeded(r) &&
+				read_key(config, r, NULL, &keys[i], true, with_attrs, outcome))
+			{
+				outcome_start(outcome, r, NULL);
+				if (keys[i].created_at != NULL)
+					rk_http_clock_observe(config, rk_rows_timestamp(keys[i].created_at),
+										  r->sent_at, r->answered_at);
+				continue;
+			}
+			if (may_still_appear(r))
+			{
+				outcome_unsettled(config, r, args[i].name, first_sent[i], outcome);
+				continue;
+			}
+			if (!succeeded(r))
+				outcome_failed(config, r, NULL, outcome);
+			if (!succeeded(r) && !answer_lost(config, r))
+				continue;
+			if (remove_lost_create(config, args[i].name, first_sent[i], outcome, budget,
+								   stats) == RK_LOOKUP_UNSURE)
+			{
+				outcome_unsettled(config, r, args[i].name, first_sent[i], outcome);
+				continue;
+			}
+			if (r->attempts > config->max_retries)
+			{
+				if (succeeded(r))
+					outcome_broken(r, NULL, pstrdup("The answer to a create could not be read; the key it made was deleted."), outcome);
+				else
+				{
+					outcome_failed(config, r, NULL, outcome);
+					outcome->kind = RK_OUTCOME_RETRY_LATER;
+				}
+				continue;
+			}
+			pending[nagain] = r;
+			index[nagain++] = i;
+		}
+		npending = nagain;
+	}
 }

@@ -5,11 +5,17 @@
  *		options into one RkConfig per call.
  *
  * Which option is legal where is decided by one table.  The provisioning
- * key is accepted only on a user mapping, whose options only the mapped
- * role and superusers can read (pg_user_mappings hides them from others),
- * and it is never echoed in a message.
+ * key is accepted only on a user mapping.  pg_user_mappings shows a
+ * mapping's options to the mapped role, to superusers, and, for a PUBLIC
+ * mapping, also to the server's owner; nobody else can read them.  The key
+ * is never echoed in a message.
  *
- * Nothing here talks to a server.  RkConfig and its strings are palloc'd in
+ * Configurations are cached per (server, role), any number of them, and
+ * rebuilt after any change to a server or a user mapping: a syscache
+ * callback advances a generation counter, and an entry built while the
+ * counter moved (catalog access takes in invalidations) is stale at once.
+ *
+ * Nothing here talks to a server.  The RkConfig a call gets is palloc'd in
  * the caller's memory context.
  *
  *-------------------------------------------------------------------------
@@ -46,6 +52,8 @@ typedef enum RkOptionKind
 	RK_OPT_NAME					/* an environment variable */
 } RkOptionKind;
 
+#define RK_MAX_KEY_FILE_LINE 8192	/* longest provisioning key a file may hold */
+
 /* Where an option may be given. */
 #define RK_ON_SERVER	0x01
 #define RK_ON_MAPPING	0x02
@@ -60,22 +68,23 @@ typedef struct RkOption
 	int			max;
 	int			fallback;		/* RK_OPT_INT only: value when not set */
 	bool		superuser_only;
+	bool		key_source;		/* names where the provisioning key comes from */
 } RkOption;
 
 static const RkOption rk_options[] = {
-	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0, false},
-	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000, false},
-	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000, false},
-	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3, false},
-	{"retry_max_wait_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, 30000, false},
-	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100, false},
-	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216, false},
-	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0, true},
-	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1, false},
-	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000, false},
-	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0, false},
-	{"provisioning_key_file", RK_ON_MAPPING, RK_OPT_PATH, 0, 0, 0, true},
-	{"provisioning_key_env", RK_ON_MAPPING, RK_OPT_NAME, 0, 0, 0, true},
+	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0, false, false},
+	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000, false, false},
+	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000, false, false},
+	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3, false, false},
+	{"retry_max_wait_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, 30000, false, false},
+	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100, false, false},
+	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216, false, false},
+	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0, true, false},
+	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1, false, false},
+	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000, false, false},
+	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0, false, true},
+	{"provisioning_key_file", RK_ON_MAPPING, RK_OPT_PATH, 0, 0, 0, true, true},
+	{"provisioning_key_env", RK_ON_MAPPING, RK_OPT_NAME, 0, 0, 0, true, true},
 };
 
 #define RK_NOPTIONS ((int) lengthof(rk_options))
@@ -86,14 +95,29 @@ static char *string_option(List *options, const char *name);
 static RkConfig *build_config(ForeignServer *server, Oid userid);
 static void watch_catalogs(void);
 
+/* The cache key of a configuration. */
+typedef struct RkConfigKey
+{
+	Oid			serverid;
+	Oid			userid;
+} RkConfigKey;
+
+/* A cached configuration, in a memory context of its own. */
+typedef struct RkConfigEntry
+{
+	RkConfigKey key;
+	uint64		generation;		/* catalog_generation when it was read */
+	MemoryContext cxt;
+	RkConfig   *config;
+} RkConfigEntry;
+
 /*
  * Caches, forgotten on any change to a server or a user mapping: the server
- * a call that names none resolves to, and the configuration of the last
- * (server, role) pair, in config_cxt.
+ * a call that names none resolves to, and the configurations.
  */
 static Oid	only_server = InvalidOid;
-static RkConfig *cached_config = NULL;
-static MemoryContext config_cxt = NULL;
+static HTAB *config_cache = NULL;
+static uint64 catalog_generation = 0;
 
 /*
  * The RK_ON_* bit of a catalog, 0 for catalogs that take no options.
@@ -300,7 +324,7 @@ routerkeys_fdw_validator(PG_FUNCTION_ARGS)
 					 errdetail("It makes the server read a file or its environment, or changes whom it trusts.")));
 		check_option_value(opt, defGetString(def));
 		have_url |= opt->kind == RK_OPT_URL;
-		nkeys += (opt->where == RK_ON_MAPPING);
+		nkeys += opt->key_source;
 	}
 
 	if (context == ForeignServerRelationId && !have_url)
@@ -434,22 +458,41 @@ check_access(ForeignServer *server, Oid userid)
 }
 
 /*
- * Reads a provisioning key from a file of the database server: the first
- * line, without its line end.
+ * Reads a provisioning key from a file of the database server: its first
+ * line, without its line end, which must be shorter than
+ * RK_MAX_KEY_FILE_LINE bytes.
  */
 static char *
 key_from_file(const char *path, const char *servername)
 {
 	FILE	   *file = AllocateFile(path, "r");
-	char		buf[1024];
-	size_t		len;
+	StringInfoData line;
+	int			c;
 
-	if (file == NULL || fgets(buf, sizeof(buf), file) == NULL)
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the provisioning key of server \"%s\" from file \"%s\": %m",
+						servername, path)));
+	initStringInfo(&line);
+	while ((c = fgetc(file)) != EOF && c != '\n' && c != '\r')
+	{
+		if (line.len >= RK_MAX_KEY_FILE_LINE - 1)
+		{
+			FreeFile(file);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the first line of file \"%s\" is too long for a provisioning key", path),
+					 errdetail("A provisioning key file holds the key on its first line, of fewer than %d bytes.",
+							   RK_MAX_KEY_FILE_LINE)));
+		}
+		appendStringInfoChar(&line, (char) c);
+	}
+	if (ferror(file))
 	{
 		int			save_errno = errno;
 
-		if (file != NULL)
-			FreeFile(file);
+		FreeFile(file);
 		errno = save_errno;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -457,27 +500,28 @@ key_from_file(const char *path, const char *servername)
 						servername, path)));
 	}
 	FreeFile(file);
-	len = strcspn(buf, "\r\n");
-	buf[len] = '\0';
-	if (len == 0)
+	if (line.len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("file \"%s\" holds no provisioning key", path)));
-	return pstrdup(buf);
+	return line.data;
 }
 
 /*
- * The provisioning key of a user mapping: given in the mapping, or, where a
- * superuser set it up so, read from a file or the environment of the
- * database server, so that it never has to be written in SQL.
+ * The provisioning key of a user mapping, and in *option the option it came
+ * from: given in the mapping, or, where a superuser set it up so, read from
+ * a file or the environment of the database server, so that it never has
+ * to be written in SQL.
  */
 static char *
-mapping_key(UserMapping *mapping, const char *servername)
+mapping_key(UserMapping *mapping, const char *servername, const char **option)
 {
 	char	   *key = string_option(mapping->options, "provisioning_key");
 	char	   *path = string_option(mapping->options, "provisioning_key_file");
 	char	   *env = string_option(mapping->options, "provisioning_key_env");
 
+	*option = key != NULL ? "provisioning_key" :
+		path != NULL ? "provisioning_key_file" : "provisioning_key_env";
 	if (key != NULL)
 		return key;
 	if (path != NULL)
@@ -500,7 +544,7 @@ static void
 forget_catalogs(Datum arg, int cacheid, uint32 hashvalue)
 {
 	only_server = InvalidOid;
-	cached_config = NULL;
+	catalog_generation++;
 }
 
 /*
@@ -535,6 +579,16 @@ copy_config(const RkConfig *cached)
 }
 
 /*
+ * The remote API a server speaks.  There is one today; a second gateway
+ * would add its dialect file and a server option choosing it here.
+ */
+const RkDialect *
+rk_options_dialect(ForeignServer *server)
+{
+	return &rk_dialect_orq;
+}
+
+/*
  * Builds the configuration of one call for a role on a server: USAGE and a
  * user mapping are checked every time; the options are read from the
  * catalogs (and a key file or variable) once, and again after any change to
@@ -545,24 +599,55 @@ RkConfig *
 rk_options_load(Oid serverid, Oid userid)
 {
 	ForeignServer *server = GetForeignServer(serverid);
+	RkConfigKey key = {.serverid = serverid, .userid = userid};
+	RkConfigEntry *entry;
+	uint64		generation;
+	MemoryContext cxt;
+	RkConfig   *volatile built = NULL;
+	bool		found;
 
 	check_access(server, userid);
-	if (cached_config == NULL || cached_config->serverid != serverid ||
-		cached_config->userid != userid)
+	watch_catalogs();
+	if (config_cache == NULL)
 	{
-		MemoryContext oldcxt;
+		HASHCTL		ctl;
 
-		watch_catalogs();
-		if (config_cxt == NULL)
-			config_cxt = AllocSetContextCreate(CacheMemoryContext, "routerkeys configuration",
-											   ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(config_cxt);
-		cached_config = NULL;
-		oldcxt = MemoryContextSwitchTo(config_cxt);
-		cached_config = build_config(server, userid);
+		ctl.keysize = sizeof(RkConfigKey);
+		ctl.entrysize = sizeof(RkConfigEntry);
+		ctl.hcxt = CacheMemoryContext;
+		config_cache = hash_create("routerkeys configurations", 8, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(config_cache, &key, HASH_FIND, NULL);
+	if (entry != NULL && entry->generation == catalog_generation)
+		return copy_config(entry->config);
+
+	/* Read anew; an invalidation taken in meanwhile leaves the entry stale. */
+	generation = catalog_generation;
+	cxt = AllocSetContextCreate(CacheMemoryContext, "routerkeys configuration",
+								ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+
+		built = build_config(server, userid);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	return copy_config(cached_config);
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(CacheMemoryContext);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	entry = hash_search(config_cache, &key, HASH_ENTER, &found);
+	if (found)
+		MemoryContextDelete(entry->cxt);
+	entry->generation = generation;
+	entry->cxt = cxt;
+	entry->config = built;
+	return copy_config(built);
 }
 
 /*
@@ -581,7 +666,8 @@ build_config(ForeignServer *server, Oid userid)
 	config->servername = pstrdup(server->servername);
 	config->url = string_option(server->options, "url");
 	config->ca_file = string_option(server->options, "ca_file");
-	config->provisioning_key = mapping_key(mapping, server->servername);
+	config->provisioning_key = mapping_key(mapping, server->servername, &config->key_option);
+	config->dialect = rk_options_dialect(server);
 	config->connect_timeout_ms = rk_options_int(server->options, "connect_timeout_ms");
 	config->timeout_ms = rk_options_int(server->options, "timeout_ms");
 	config->max_retries = rk_options_int(server->options, "max_retries");

@@ -1,15 +1,19 @@
 -- faults: the fault matrix. Every fault kind the stub can inject, on every operation: the
 -- listing at page 1 and at page N, get, create, update and delete, and the foreign table's
--- scan, INSERT, UPDATE and DELETE. Each cell of the matrix is the SQLSTATE the operation
--- ended with (00000: it succeeded); a "!" marks a case that broke an invariant. After every
--- case the backend is the same one, the session runs the next statement (SELECT 1 and a
--- listing, which agrees with the stub), and the stub holds exactly the keys it must:
+-- scan, INSERT, UPDATE and DELETE; each on a warm connection (kept alive from the requests
+-- before it, where libcurl would re-send a request by itself) and on a fresh one. Each
+-- cell of the matrix is the SQLSTATE the operation ended with (00000: it succeeded); a
+-- "!" marks a case that broke an invariant. After every case the backend is the same one,
+-- the session runs the next statement (SELECT 1 and a listing, which agrees with the
+-- stub), and the stub holds exactly the keys it must:
 --   read or update  nothing created, nothing lost;
 --   create          one key with the name when the call succeeded (with its token), none
 --                   when it failed: no duplicate, and no orphan of an ambiguous create;
 --                   except in the window the README documents: when the last attempt
 --                   timed out, the service may still carry it out after the call gave
---                   up. Such a case is marked "~" and listed below;
+--                   up (it timed out before any answer began, so it is not sent again,
+--                   and the name is recorded for a follow-up check). Such a case is
+--                   marked "~" and listed below;
 --   delete          gone when the call said it deleted it, there when it said it did not
 --                   exist; after an error, there unless the request reached the service
 --                   (the fault "performs" it, then breaks the answer: the router has no
@@ -21,8 +25,9 @@ SELECT pg_backend_pid() AS backend_at_start \gset
 CREATE SCHEMA faults_remote;
 IMPORT FOREIGN SCHEMA router FROM SERVER stub INTO faults_remote;
 -- Pages of five (13 keys: a page 2 to fail), one retry, a 300 ms attempt, 64 kB answers.
+-- (estimated_keys only changes to force a fresh connection.)
 ALTER SERVER stub OPTIONS (ADD page_size '5', ADD max_retries '1', ADD timeout_ms '300',
-                           ADD max_response_bytes '65536');
+                           ADD max_response_bytes '65536', ADD estimated_keys '10000');
 
 -- The operations: the method of the request the fault is armed on (and the query text it
 -- must contain), and the statement; %L is the id of a key made for the case ("case-N"),
@@ -82,19 +87,21 @@ INSERT INTO faults VALUES
  (22, 'oversized',             '{"kind":"oversized","bytes":100000}', true, 0),
  (23, 'invalid_utf8',          '{"kind":"invalid_utf8"}', true, 0),
  (24, 'wrong_types',           '{"kind":"wrong_types"}', true, 0),
- (25, 'raw 200 text/plain',    '{"kind":"raw","status":200,"content_type":"text/plain","body":"ok"}', false, 0);
+ (25, 'raw 200 text/plain',    '{"kind":"raw","status":200,"content_type":"text/plain","body":"ok"}', false, 0),
+ (26, 'drop',                  '{"kind":"drop"}', true, 0);
 SELECT fault, spec, performs FROM faults ORDER BY ord;
 
 CREATE TEMP TABLE results (
-    n int PRIMARY KEY, fault text, op text, backend int, name text,
+    n int PRIMARY KEY, fault text, op text, conn text, backend int, name text,
     code text, said text, before int,
     after int, listed int, named int, problem text, invariants_ok boolean,
     late_create boolean DEFAULT false);
 
 -- One case: make its key, count the keys (by a listing: the last case's checks showed it
--- agrees with the stub), arm the fault, run the operation (caught as stubctl.try does,
+-- agrees with the stub), for a fresh connection change the server (which drops the
+-- connections kept alive), arm the fault, run the operation (caught as stubctl.try does,
 -- keeping the statement's result), disarm.
-CREATE FUNCTION pg_temp.run_case(n int, f faults, o ops) RETURNS void
+CREATE FUNCTION pg_temp.run_case(n int, f faults, o ops, conn text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     name text := 'case-' || n;
@@ -107,9 +114,12 @@ BEGIN
     IF o.effect <> 'create' THEN
         SELECT k.id INTO STRICT id FROM routerkeys.create_key(name) k;
     END IF;
-    INSERT INTO results (n, fault, op, backend, name, before)
-    VALUES (n, f.fault, o.op, pg_backend_pid(), name,
+    INSERT INTO results (n, fault, op, conn, backend, name, before)
+    VALUES (n, f.fault, o.op, conn, pg_backend_pid(), name,
             (SELECT count(*) FROM routerkeys.list_keys()));
+    IF conn = 'fresh' THEN
+        EXECUTE format('ALTER SERVER stub OPTIONS (SET estimated_keys %L)', 10000 + n);
+    END IF;
     spec := f.spec || jsonb_build_object('method', o.method, 'count', -1);
     IF o.query_contains IS NOT NULL THEN
         spec := spec || jsonb_build_object('query_contains', o.query_contains);
@@ -200,15 +210,18 @@ LANGUAGE plpgsql AS $$
 DECLARE
     f faults;
     o ops;
+    conn text;
     n int := 0;
 BEGIN
-    FOR f IN SELECT * FROM faults ORDER BY ord LOOP
-        FOR o IN SELECT * FROM ops ORDER BY ord LOOP
-            n := n + 1;
-            PERFORM pg_temp.run_case(n, f, o);
-            COMMIT;
-            PERFORM pg_temp.check_case(n, f, o);
-            COMMIT;
+    FOREACH conn IN ARRAY ARRAY['warm', 'fresh'] LOOP
+        FOR f IN SELECT * FROM faults ORDER BY ord LOOP
+            FOR o IN SELECT * FROM ops ORDER BY ord LOOP
+                n := n + 1;
+                PERFORM pg_temp.run_case(n, f, o, conn);
+                COMMIT;
+                PERFORM pg_temp.check_case(n, f, o);
+                COMMIT;
+            END LOOP;
         END LOOP;
     END LOOP;
 END
@@ -217,7 +230,7 @@ CALL pg_temp.run_matrix();
 
 -- The matrix: the SQLSTATE of every case, "!" where an invariant broke, "~" for a
 -- create carried out by the service after the call gave up on it.
-SELECT r.fault,
+SELECT r.fault, r.conn,
        max(code || CASE WHEN NOT invariants_ok THEN '!' WHEN late_create THEN '~' ELSE '' END) FILTER (WHERE op = 'list_1') AS list_1,
        max(code || CASE WHEN NOT invariants_ok THEN '!' WHEN late_create THEN '~' ELSE '' END) FILTER (WHERE op = 'list_n') AS list_n,
        max(code || CASE WHEN NOT invariants_ok THEN '!' WHEN late_create THEN '~' ELSE '' END) FILTER (WHERE op = 'get') AS get,
@@ -229,18 +242,18 @@ SELECT r.fault,
        max(code || CASE WHEN NOT invariants_ok THEN '!' WHEN late_create THEN '~' ELSE '' END) FILTER (WHERE op = 'fdw_upd') AS fdw_upd,
        max(code || CASE WHEN NOT invariants_ok THEN '!' WHEN late_create THEN '~' ELSE '' END) FILTER (WHERE op = 'fdw_del') AS fdw_del
 FROM results r JOIN faults f USING (fault)
-GROUP BY r.fault, f.ord ORDER BY f.ord;
+GROUP BY r.fault, f.ord, r.conn ORDER BY f.ord, r.conn DESC;
 
 SELECT count(*) AS cases, count(DISTINCT fault) AS faults, count(DISTINCT op) AS operations,
-       bool_and(invariants_ok) AS invariants_ok
+       count(DISTINCT conn) AS connections, bool_and(invariants_ok) AS invariants_ok
 FROM results;
 -- The cases that broke an invariant (none), and the late creates of the documented window.
-SELECT r.fault, r.op, code, said, before, after, named, problem
+SELECT r.fault, r.op, r.conn, code, said, before, after, named, problem
 FROM results r JOIN faults f USING (fault) JOIN ops o USING (op)
-WHERE NOT invariants_ok ORDER BY f.ord, o.ord;
-SELECT r.fault, r.op, code AS late_create
+WHERE NOT invariants_ok ORDER BY f.ord, o.ord, r.conn DESC;
+SELECT r.fault, r.op, r.conn, code AS late_create
 FROM results r JOIN faults f USING (fault) JOIN ops o USING (op)
-WHERE late_create ORDER BY f.ord, o.ord;
+WHERE late_create ORDER BY f.ord, o.ord, r.conn DESC;
 
 -- The session and the backend are those of the start; the stub holds the seeds only.
 SELECT 1 AS next_statement;
@@ -248,9 +261,9 @@ SELECT pg_backend_pid() = :backend_at_start AS same_backend;
 SELECT count(*) AS keys, stubctl.live_keys() AS stub_keys FROM routerkeys.list_keys();
 
 ALTER SERVER stub OPTIONS (DROP page_size, DROP max_retries, DROP timeout_ms,
-                           DROP max_response_bytes);
+                           DROP max_response_bytes, DROP estimated_keys);
 DROP SCHEMA faults_remote CASCADE;
 DROP PROCEDURE pg_temp.run_matrix();
-DROP FUNCTION pg_temp.run_case(int, faults, ops), pg_temp.check_case(int, faults, ops);
+DROP FUNCTION pg_temp.run_case(int, faults, ops, text), pg_temp.check_case(int, faults, ops);
 DROP TABLE results, faults, ops;
 SELECT stubctl.reset();

@@ -74,3 +74,13 @@ SELECT stubctl.fault('{"kind":"raw","method":"GET","status":200,"content_type":"
   "body":"{\"id\":\"01JAAAAAAAAAAAAAAAAAAAAAAA\",\"name\":\"minimal\",\"workspace_id\":\"ws\",\"token\":\"sk-orq-***\",\"carbon_budget\":{\"grams\":12},\"status\":\"API_KEY_STATUS_QUARANTINED\"}"}');
 SELECT id, name, active, status, token_prefix, created_at, attrs->'carbon_budget' AS carbon_budget
 FROM routerkeys.get_key('01JAAAAAAAAAAAAAAAAAAAAAAA');
+
+-- attrs holds the remote object exactly as sent: numbers keep their decimal text, and
+-- integers of any size stay whole.
+SELECT id AS exact_id FROM routerkeys.create_key('exact-numbers') \gset
+SELECT stubctl.fault('{"kind":"extra","method":"GET","count":1,"members":"\"x_exact\":{\"dec\":1.10,\"big\":123456789012345678901234567890,\"neg\":-98765432109876543210,\"tiny\":1e-30,\"huge\":1E400}"}');
+SELECT attrs->'x_exact'->'dec' AS dec, attrs->'x_exact'->'big' AS big,
+       attrs->'x_exact'->'neg' AS neg, attrs->'x_exact'->'tiny' AS tiny,
+       (attrs->'x_exact'->>'huge')::numeric = 1e400 AS huge_exact
+FROM routerkeys.get_key(:'exact_id');
+SELECT routerkeys.delete_key(:'exact_id');

@@ -22,6 +22,11 @@ ALTER FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'https://api.example.com');
 -- A server needs a url; plain http only to loopback; no credentials, query or fragment.
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys;
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://api.example.com');
+-- Loopback means an address, not a name that starts like one.
+CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://127.attacker.example');
+CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://127.0.0.1.attacker.example/');
+CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://localhost.attacker.example/');
+CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://[::2]:8080/');
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'ftp://127.0.0.1/');
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'https://user:secret@api.example.com');
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'https://api.example.com/?x=1');
@@ -42,6 +47,7 @@ CREATE SERVER good1 FOREIGN DATA WRAPPER routerkeys
              max_response_bytes '1048576', ca_file '/etc/ssl/certs/ca-certificates.crt');
 CREATE SERVER good2 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://[::1]:8080/');
 CREATE SERVER good3 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://localhost:8080/prefix');
+CREATE SERVER good4 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://127.1.2.3:8080');
 ALTER SERVER good1 OPTIONS (SET page_size '50', DROP ca_file);
 SELECT srvname, srvoptions FROM pg_foreign_server WHERE srvname LIKE 'good%' ORDER BY 1;
 
@@ -58,7 +64,7 @@ SELECT count(*) FROM routerkeys.list_keys(server => 'other');
 SELECT count(*) FROM routerkeys.list_keys(server => 'nosuch');
 DROP SERVER other;
 DROP FOREIGN DATA WRAPPER other_fdw;
-DROP SERVER good1, good2, good3;
+DROP SERVER good1, good2, good3, good4;
 
 -- No GUC can carry the key: the routerkeys prefix is reserved.
 SET routerkeys.provisioning_key = 'rk-test-not-a-key';

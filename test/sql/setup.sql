@@ -53,6 +53,16 @@ LANGUAGE sql AS $$ SELECT stubctl.call('DELETE', '/__admin/faults') $$;
 CREATE FUNCTION stubctl.generation(name text) RETURNS void
 LANGUAGE sql AS $$ SELECT stubctl.call('POST', '/__admin/config', jsonb_build_object('generation', name)) $$;
 
+-- Whether the stub refuses a second key of a name with 409 (the default) or allows it.
+CREATE FUNCTION stubctl.unique_names(on_ boolean) RETURNS void
+LANGUAGE sql AS $$ SELECT stubctl.call('POST', '/__admin/config', jsonb_build_object('unique_names', on_)) $$;
+
+-- A key of exactly this name, made as another client of the account would; its id.
+CREATE FUNCTION stubctl.seed_named(name text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT stubctl.call('POST', '/__admin/seed', jsonb_build_object('name', name))->>'first_id'
+$$;
+
 -- Live router keys in the stub.
 CREATE FUNCTION stubctl.live_keys() RETURNS int
 LANGUAGE sql AS $$ SELECT (stubctl.call('GET', '/__admin/state')->>'keys')::int $$;

@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ *
+ * followup.c
+ *		The durable record of remote effects left unsettled: a create that
+ *		timed out, which the service may still carry out, or one whose lost
+ *		answer could not be looked up.  A later check (the background worker
+ *		of durable provisioning) looks such names up and removes a key that
+ *		nobody holds the token of.
+ *
+ * The record must outlive the transaction that made it, which is about to
+ * fail: so it is not a table but a file of the data directory,
+ * pg_routerkeys/followups, one line per entry, appended with a single
+ * write() (O_APPEND) and flushed to disk before the caller goes on:
+ *
+ *	create <database oid> <server oid> <role oid> <since> <name>
+ *
+ * with since the service's time from which the key would date, in
+ * microseconds since the Unix epoch, and the name percent-encoded.  Nothing
+ * here raises an error: a record that cannot be written is a WARNING.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "routerkeys.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "common/file_perm.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+
+#define RK_FOLLOWUP_DIR "pg_routerkeys"
+#define RK_FOLLOWUP_FILE RK_FOLLOWUP_DIR "/followups"
+
+/*
+ * Appends one line to the record and flushes it.  Returns false with errno
+ * set when that failed.
+ */
+static bool
+append_line(const char *line, size_t len)
+{
+	int			fd;
+	bool		ok;
+
+	if (MakePGDirectory(RK_FOLLOWUP_DIR) != 0 && errno != EEXIST)
+		return false;
+	fd = open(RK_FOLLOWUP_FILE, O_WRONLY | O_APPEND | O_CREAT | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+		return false;
+	ok = write(fd, line, len) == (ssize_t) len && pg_fsync(fd) == 0;
+	if (!ok)
+	{
+		int			save_errno = errno;
+
+		close(fd);
+		errno = save_errno;
+		return false;
+	}
+	return close(fd) == 0;
+}
+
+/*
+ * Records the follow-up an outcome asks for, if any: a create that may
+ * have left a key behind.
+ */
+void
+rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
+{
+	const char *name = outcome->followup_name;
+	StringInfoData line;
+
+	if (name == NULL)
+		return;
+	initStringInfo(&line);
+	appendStringInfo(&line, "create %u %u %u " INT64_FORMAT " ",
+					 MyDatabaseId, config->serverid, config->userid,
+					 (int64) outcome->service_since + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	rk_http_append_escaped(&line, name);
+	appendStringInfoChar(&line, '\n');
+	if (!append_line(line.data, line.len))
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not record a follow-up check for key name \"%s\" in file \"%s\": %m",
+						name, RK_FOLLOWUP_FILE)));
+	pfree(line.data);
+}
