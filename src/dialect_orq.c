@@ -53,6 +53,29 @@ static const RkSpelling permission_mode_spellings[] = {
 };
 
 /*
+ * Appends text to buf percent-encoded for a URL path segment or query value:
+ * everything but RFC 3986's unreserved characters is escaped.
+ */
+void
+rk_dialect_append_escaped(StringInfo buf, const char *text)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
+			appendStringInfoChar(buf, (char) *p);
+		else
+		{
+			appendStringInfoChar(buf, '%');
+			appendStringInfoChar(buf, hex[*p >> 4]);
+			appendStringInfoChar(buf, hex[*p & 15]);
+		}
+	}
+}
+
+/*
  * The API spelling of a column value (or of the API spelling itself), or
  * NULL when it is neither.
  */
@@ -90,7 +113,7 @@ append_param(StringInfo query, const char *name, const char *value, bool escape)
 		return;
 	appendStringInfo(query, "&%s=", name);
 	if (escape)
-		rk_http_append_escaped(query, value);
+		rk_dialect_append_escaped(query, value);
 	else
 		appendStringInfoString(query, value);
 }
@@ -156,7 +179,7 @@ orq_key_path(const char *id)
 
 	initStringInfo(&path);
 	appendStringInfoString(&path, KEYS_PATH "/");
-	rk_http_append_escaped(&path, id);
+	rk_dialect_append_escaped(&path, id);
 	return path.data;
 }
 
@@ -490,8 +513,7 @@ read_single(json_object *root, RkKey *key, bool with_token, bool with_attrs, cha
 		*problem = psprintf("The answer is %s, not a key.", rk_json_type_name(root));
 		return false;
 	}
-	if (json_object_is_type(root, json_type_object) &&
-		json_object_object_get_ex(root, "api_key", &wrapped) &&
+	if (json_object_object_get_ex(root, "api_key", &wrapped) &&
 		json_object_is_type(wrapped, json_type_object))
 		obj = wrapped;
 

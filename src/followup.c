@@ -75,7 +75,7 @@ rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
 	appendStringInfo(&line, "create %u %u %u " INT64_FORMAT " ",
 					 MyDatabaseId, config->serverid, config->userid,
 					 (int64) outcome->service_since + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
-	rk_http_append_escaped(&line, name);
+	rk_dialect_append_escaped(&line, name);
 	appendStringInfoChar(&line, '\n');
 	if (!append_line(line.data, line.len))
 		ereport(WARNING,

@@ -1094,26 +1094,3 @@ done:
 	curl_url_cleanup(u);
 	return ok;
 }
-
-/*
- * Appends text to buf percent-encoded for a URL path segment or query value:
- * everything but RFC 3986's unreserved characters is escaped.
- */
-void
-rk_http_append_escaped(StringInfo buf, const char *text)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (const unsigned char *p = (const unsigned char *) text; *p; p++)
-	{
-		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~')
-			appendStringInfoChar(buf, (char) *p);
-		else
-		{
-			appendStringInfoChar(buf, '%');
-			appendStringInfoChar(buf, hex[*p >> 4]);
-			appendStringInfoChar(buf, hex[*p & 15]);
-		}
-	}
-}

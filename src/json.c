@@ -28,11 +28,13 @@
 
 #define RK_JSON_MAX_DEPTH 64
 #define RK_JSON_MAX_EXPONENT 1000	/* far inside what numeric holds */
+#define RK_JSON_MAX_DIGITS 1000 /* of a number's integer part, and of its fraction */
 #define RK_JSON_EXACT_DIGITS 19 /* from this length json-c may clamp */
 
 /* What the scan found out about a body. */
 typedef struct RkScan
 {
+	int			nmembers;		/* object members */
 	int			nints;			/* integer literals, in document order */
 	int			nlong;			/* of which too long for json-c */
 	int		   *long_index;		/* their index among the integers */
@@ -49,6 +51,7 @@ static size_t
 scan_number(const char *body, size_t len, size_t i, bool *is_int, const char **problem)
 {
 	size_t		start = i;
+	size_t		digits;
 	long		exponent = 0;
 
 	*is_int = true;
@@ -56,18 +59,33 @@ scan_number(const char *body, size_t len, size_t i, bool *is_int, const char **p
 		i++;
 	if (i >= len || !isdigit((unsigned char) body[i]))
 		return 0;
+	digits = i;
 	if (body[i] == '0')
-		i++;
+	{
+		if (++i < len && isdigit((unsigned char) body[i]))
+			return 0;			/* a leading zero */
+	}
 	else
 		while (i < len && isdigit((unsigned char) body[i]))
 			i++;
+	if (i - digits > RK_JSON_MAX_DIGITS)
+	{
+		*problem = "The response body has a number with more than 1000 digits.";
+		return 0;
+	}
 	if (i < len && body[i] == '.')
 	{
 		*is_int = false;
 		if (++i >= len || !isdigit((unsigned char) body[i]))
 			return 0;
+		digits = i;
 		while (i < len && isdigit((unsigned char) body[i]))
 			i++;
+		if (i - digits > RK_JSON_MAX_DIGITS)
+		{
+			*problem = "The response body has a number with more than 1000 digits.";
+			return 0;
+		}
 	}
 	if (i < len && (body[i] == 'e' || body[i] == 'E'))
 	{
@@ -139,6 +157,8 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 		}
 		if (c == '\'')
 			return "The response body is not valid JSON (a name in single quotes).";
+		if (c == ':')
+			scan->nmembers++;
 		if (c == '-' || isdigit((unsigned char) c))
 		{
 			bool		is_int;
@@ -164,7 +184,7 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 			if (!((n == 4 && memcmp(body + i, "true", 4) == 0) ||
 				  (n == 5 && memcmp(body + i, "false", 5) == 0) ||
 				  (n == 4 && memcmp(body + i, "null", 4) == 0)))
-				return "The response body is not valid JSON (a word that is not true, false or null).";
+				return "The response body is not valid JSON (unexpected character).";
 			i += n - 1;
 		}
 	}
@@ -173,8 +193,10 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 
 /*
  * Gives the long integers of a parsed tree their text back, walking it in
- * document order and counting the integers in *index.  A count that does
- * not match the scan's means a repeated member name dropped a value.
+ * document order and counting the integers in *index and the members in
+ * *members.  Caller is responsible for a tree in which no repeated member
+ * name dropped a value (count_members), so that the integers of the tree
+ * are those of the text, in the same order.
  */
 static void
 restore_integers(json_object *value, RkScan *scan, int *index, int *next_long)
@@ -215,6 +237,32 @@ restore_integers(json_object *value, RkScan *scan, int *index, int *next_long)
 }
 
 /*
+ * The members of the objects of a tree.  Fewer than the text has means a
+ * repeated member name: json-c keeps the last value, at the first one's
+ * place.
+ */
+static int
+count_members(json_object *value)
+{
+	int			n = 0;
+
+	if (json_object_is_type(value, json_type_object))
+	{
+		json_object_object_foreach(value, name, member)
+		{
+			(void) name;
+			n += 1 + count_members(member);
+		}
+	}
+	else if (json_object_is_type(value, json_type_array))
+	{
+		for (size_t i = 0; i < json_object_array_length(value); i++)
+			n += count_members(json_object_array_get_idx(value, i));
+	}
+	return n;
+}
+
+/*
  * Parses a complete JSON document strictly.  Returns NULL and sets *problem
  * when the text is not one valid JSON value.  Caller is responsible for
  * releasing the tree.
@@ -242,6 +290,12 @@ parse_json(const char *body, size_t len, RkScan *scan, char **problem)
 	if (!pg_verify_mbstr(PG_UTF8, body, (int) len, true))
 	{
 		*problem = pstrdup("The response body is not valid UTF-8.");
+		return NULL;
+	}
+	/* before json-c allocates anything that an error here would leak */
+	if ((reason = scan_tokens(body, len, scan)) != NULL)
+	{
+		*problem = pstrdup(reason);
 		return NULL;
 	}
 
@@ -280,13 +334,9 @@ parse_json(const char *body, size_t len, RkScan *scan, char **problem)
 						 body[end] == '\r' || body[end] == '\t'))
 		end++;
 	if (end < len)
-		reason = "The response body has data after its JSON value.";
-	else
-		reason = scan_tokens(body, len, scan);
-	if (reason != NULL)
 	{
 		json_object_put(root);
-		*problem = pstrdup(reason);
+		*problem = pstrdup("The response body has data after its JSON value.");
 		return NULL;
 	}
 	return root;
@@ -311,12 +361,15 @@ rk_json_read(const char *body, size_t len, RkJsonReader reader, void *arg, char 
 		int			index = 0;
 		int			next_long = 0;
 
-		if (scan.nlong > 0)
-			restore_integers(root, &scan, &index, &next_long);
-		if (scan.nlong > 0 && (index != scan.nints || next_long != scan.nlong))
+		if (scan.nlong > 0 && count_members(root) != scan.nmembers)
 			*problem = pstrdup("The response body repeats a member name, which drops a value.");
 		else
+		{
+			if (scan.nlong > 0)
+				restore_integers(root, &scan, &index, &next_long);
+			Assert(scan.nlong == 0 || (index == scan.nints && next_long == scan.nlong));
 			ok = reader(root, arg, problem);
+		}
 	}
 	PG_FINALLY();
 	{

@@ -356,13 +356,13 @@ extern bool rk_json_valid_number(const char *text);
 
 /* in dialect_orq.c */
 extern const RkDialect rk_dialect_orq;
+extern void rk_dialect_append_escaped(StringInfo buf, const char *text);
 
 /* in http.c */
 extern void rk_http_init(void);
 extern void rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests,
 							RkBudget *budget);
 extern bool rk_http_url_acceptable(const char *url, const char **reason);
-extern void rk_http_append_escaped(StringInfo buf, const char *text);
 extern void rk_http_clock(const RkConfig *config, RkClock *clock);
 extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_time,
 								  TimestampTz sent, TimestampTz received);

@@ -21,7 +21,7 @@ echo "fuzzing for ${seconds}s; corpus out/corpus ($(ls out/corpus | wc -l) files
     ${FUZZ_ARGS:-} >"$log" 2>&1
 rc=$?
 
-stat() { awk -v k="stat::$1:" '$1 == k { print $2 }' "$log"; }
+stat() { awk -v k="stat::$1:" '$1 == k { print $2; exit }' "$log"; }
 last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
 echo "executions:   $(stat number_of_executed_units)"
 echo "exec/s:       $(stat average_exec_per_sec)"

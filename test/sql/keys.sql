@@ -84,3 +84,10 @@ SELECT attrs->'x_exact'->'dec' AS dec, attrs->'x_exact'->'big' AS big,
        (attrs->'x_exact'->>'huge')::numeric = 1e400 AS huge_exact
 FROM routerkeys.get_key(:'exact_id');
 SELECT routerkeys.delete_key(:'exact_id');
+
+-- NULL arguments: a NULL key id gives the NULL answer, as a STRICT function would (no row,
+-- NULL); a create has no NULL answer, so a NULL name is an error.
+SELECT count(*) AS rows FROM routerkeys.get_key(NULL);
+SELECT routerkeys.delete_key(NULL) IS NULL AS delete_null,
+       routerkeys.update_key(NULL, active => false) IS NULL AS update_null;
+SELECT code, message FROM stubctl.try($$SELECT routerkeys.create_key(NULL)$$);

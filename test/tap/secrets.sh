@@ -69,7 +69,7 @@ fault() {
     curl -s -m 5 -X POST "$RK_STUB_URL/__admin/faults" -d "$1" >/dev/null
 }
 
-echo "1..15"
+echo "1..17"
 
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
 curl -s -m 5 -X POST "$RK_STUB_URL/__admin/reset" >/dev/null
@@ -181,6 +181,29 @@ grep -Eq "from file +\| +3" "$out" && grep -Eq "from env +\| +3" "$out" &&
 ok $? "the key is read from a file and from the environment; a missing variable is an error"
 [ "$(grep -c 'only superusers can set option' "$out")" = 3 ]
 ok $? "ca_file, provisioning_key_file and provisioning_key_env are superuser-only"
+
+# A key file's first line is read whole (not cut at 1 kB), up to a clear limit; a rejected
+# key's hint names the option the mapping uses.
+longfile=$tmp/long.key
+hugefile=$tmp/huge.key
+python3 -c "print('rk-test-wrong-' + 'x' * 2000)" >"$longfile"
+python3 -c "print('rk-test-wrong-' + 'x' * 9000)" >"$hugefile"
+chmod 644 "$longfile" "$hugefile"
+out=$tmp/keyfile.out
+sql_to "$out" <<EOF
+\set VERBOSITY verbose
+ALTER USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (DROP provisioning_key, ADD provisioning_key_file '$longfile');
+SELECT count(*) FROM routerkeys.keys;
+ALTER USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (SET provisioning_key_file '$hugefile');
+SELECT count(*) FROM routerkeys.keys;
+ALTER USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (DROP provisioning_key_file, ADD provisioning_key '$KEY');
+SELECT 'back', count(*) FROM routerkeys.keys;
+EOF
+grep -q 'HINT:  Check the provisioning_key_file option of the user mapping' "$out"
+ok $? "a rejected key from a file: the hint names provisioning_key_file"
+grep -q 'ERROR:  22023: the first line of file .* is too long for a provisioning key' "$out" &&
+    grep -Eq "back +\| +3" "$out"
+ok $? "a key file line over 8 kB is a clear error (22023), and the session goes on"
 
 # 6. TLS: verification is always on; a private CA is trusted through ca_file.
 certdir=$tmp/tls

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fmgr.h (fuzzing shim)
- *		OidInputFunctionCall, for the one input function contract.c calls
+ *		OidInputFunctionCall, for the one input function json.c calls
  *		(numeric_in, by F_NUMERIC_IN); any other raises ERROR.
  *
  *-------------------------------------------------------------------------

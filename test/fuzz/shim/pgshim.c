@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * pgshim.c
- *		The PostgreSQL API that contract.c calls, for building it without
- *		PostgreSQL: an arena of malloc'd chunks for palloc, ereport over
- *		sigsetjmp/siglongjmp, and UTF-8 verification for pg_any_to_server.
+ *		The PostgreSQL API that json.c and dialect_orq.c call, for building
+ *		them without PostgreSQL: an arena of malloc'd chunks for palloc,
+ *		ereport over sigsetjmp/siglongjmp, StringInfo, pg_strcasecmp, and
+ *		UTF-8 verification for pg_any_to_server.
  *
  * Single-threaded, like a backend.  The arena is a growing array of chunk
  * pointers; pgshim_reset frees them all, so that LeakSanitizer reports only
@@ -15,17 +16,29 @@
 #include "pgshim.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <stdarg.h>
 
 #include <json-c/json.h>
 
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
 sigjmp_buf *PG_exception_stack = NULL;
 
-/* The arena: every live palloc'd chunk. */
-static void **chunks = NULL;
+/* The one context there is: a token, since every chunk goes to the arena. */
+static char the_context;
+MemoryContext CurrentMemoryContext = (MemoryContext) &the_context;
+
+/* The arena: every live palloc'd chunk, and the size asked for it. */
+typedef struct Chunk
+{
+	void	   *pointer;
+	size_t		size;
+} Chunk;
+
+static Chunk *chunks = NULL;
 static size_t nchunks = 0;
 static size_t maxchunks = 0;
 
@@ -40,8 +53,15 @@ static struct
 	int			elevel;
 	int			code;
 	char		message[512];
+	char		detail[512];
 	char		location[256];
+	void	   *frames[40];		/* the stack of the ereport */
+	int			nframes;
 }			error;
+
+/* The sanitizers' symbolizer, when the binary has them. */
+extern void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out_buf,
+									 size_t out_buf_size) __attribute__((weak));
 
 /*
  * Counts an allocation point; raises the injected out-of-memory ERROR when
@@ -61,12 +81,12 @@ pass_alloc_point(void)
  * arena, and kept across resets.
  */
 static void
-track(void *chunk)
+track(void *chunk, size_t size)
 {
 	if (nchunks == maxchunks)
 	{
 		size_t		newmax = maxchunks ? maxchunks * 2 : 1024;
-		void	  **grown = realloc(chunks, newmax * sizeof(void *));
+		Chunk	   *grown = realloc(chunks, newmax * sizeof(Chunk));
 
 		if (grown == NULL)
 		{
@@ -78,7 +98,22 @@ track(void *chunk)
 		chunks = grown;
 		maxchunks = newmax;
 	}
-	chunks[nchunks++] = chunk;
+	chunks[nchunks].pointer = chunk;
+	chunks[nchunks].size = size;
+	nchunks++;
+}
+
+/* The index of a chunk in the arena; a pointer not in it is a bug in the caller. */
+static size_t
+find_chunk(void *pointer, const char *caller)
+{
+	for (size_t i = nchunks; i-- > 0;)
+	{
+		if (chunks[i].pointer == pointer)
+			return i;
+	}
+	fprintf(stderr, "pgshim: %s of %p, which palloc did not return\n", caller, pointer);
+	abort();
 }
 
 void *
@@ -94,7 +129,7 @@ palloc(size_t size)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	track(chunk);
+	track(chunk, size);
 	return chunk;
 }
 
@@ -108,23 +143,59 @@ palloc0(size_t size)
 }
 
 /*
- * Frees one chunk.  Searching from the newest keeps the common case short;
- * a pointer that is not in the arena is a bug in the caller.
+ * Frees one chunk.  Searching from the newest keeps the common case short.
  */
 void
 pfree(void *pointer)
 {
-	for (size_t i = nchunks; i-- > 0;)
-	{
-		if (chunks[i] == pointer)
-		{
-			chunks[i] = chunks[--nchunks];
-			free(pointer);
-			return;
-		}
-	}
-	fprintf(stderr, "pgshim: pfree of %p, which palloc did not return\n", pointer);
-	abort();
+	size_t		i = find_chunk(pointer, "pfree");
+
+	chunks[i] = chunks[--nchunks];
+	free(pointer);
+}
+
+/*
+ * Like PostgreSQL's: an allocation point that, when it fails, raises ERROR
+ * and leaves the chunk as it was.  The chunk always moves, so that a caller
+ * that keeps the old pointer is caught by AddressSanitizer.
+ */
+void *
+repalloc(void *pointer, size_t size)
+{
+	size_t		i = find_chunk(pointer, "repalloc");
+	void	   *chunk;
+
+	if (size > MaxAllocSize)
+		elog(ERROR, "invalid memory alloc request size %zu", size);
+	pass_alloc_point();
+	chunk = malloc(size > 0 ? size : 1);
+	if (chunk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	memcpy(chunk, pointer, Min(size, chunks[i].size));
+	free(pointer);
+	chunks[i].pointer = chunk;
+	chunks[i].size = size;
+	return chunk;
+}
+
+void *
+MemoryContextAlloc(MemoryContext context, size_t size)
+{
+	return palloc(size);
+}
+
+void *
+MemoryContextAllocZero(MemoryContext context, size_t size)
+{
+	return palloc0(size);
+}
+
+char *
+MemoryContextStrdup(MemoryContext context, const char *string)
+{
+	return pstrdup(string);
 }
 
 char *
@@ -169,7 +240,7 @@ void
 pgshim_reset(void)
 {
 	for (size_t i = 0; i < nchunks; i++)
-		free(chunks[i]);
+		free(chunks[i].pointer);
 	nchunks = 0;
 	alloc_points = 0;
 	fail_point = -1;
@@ -195,10 +266,10 @@ pgshim_fail_at(long n)
 }
 
 /*
- * The json-c allocation that contract.c checks for NULL, counted as an
+ * The json-c allocation that json.c checks for NULL, counted as an
  * allocation point: with -Wl,--wrap=json_tokener_new_ex every call from
  * the code under test comes here.  An injected failure returns NULL, as
- * json-c does when malloc fails, and contract.c is to raise the ERROR.
+ * json-c does when malloc fails, and json.c is to raise the ERROR.
  */
 extern json_tokener *__real_json_tokener_new_ex(int depth);
 extern json_tokener *__wrap_json_tokener_new_ex(int depth);
@@ -259,11 +330,23 @@ errmsg_internal(const char *fmt,...)
 	return 0;
 }
 
+int
+errdetail(const char *fmt,...)
+{
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(error.detail, sizeof(error.detail), fmt, args);
+	va_end(args);
+	return 0;
+}
+
 /* Ends an ereport: an ERROR jumps to the innermost PG_TRY. */
 void
 errfinish(const char *filename, int lineno, const char *funcname)
 {
 	snprintf(error.location, sizeof(error.location), "%s:%d (%s)", filename, lineno, funcname);
+	error.nframes = backtrace(error.frames, lengthof(error.frames));
 	if (error.elevel >= ERROR)
 		pg_re_throw();
 }
@@ -307,6 +390,29 @@ const char *
 pgshim_error_location(void)
 {
 	return error.location;
+}
+
+void
+pgshim_print_error_stack(FILE *out)
+{
+	for (int i = 1; i < error.nframes; i++)	/* errfinish itself aside */
+	{
+		char		frame[512];
+
+		if (__sanitizer_symbolize_pc != NULL)
+		{
+			/* a return address: the call is the byte before */
+			__sanitizer_symbolize_pc((char *) error.frames[i] - 1, "%F %L", frame, sizeof(frame));
+			fprintf(out, "    #%d %s\n", i - 1, frame);
+		}
+		else
+		{
+			char	  **symbols = backtrace_symbols(&error.frames[i], 1);
+
+			fprintf(out, "    #%d %s\n", i - 1, symbols ? symbols[0] : "?");
+			free(symbols);
+		}
+	}
 }
 
 void
@@ -411,4 +517,144 @@ char *
 pg_server_to_any(const char *s, int len, int encoding)
 {
 	return (char *) s;
+}
+
+/*
+ * Like port/pgstrcasecmp.c: ASCII letters fold, and a high-bit byte folds
+ * when the locale says it is upper case (never, in the C locale).
+ */
+static unsigned char
+fold(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch + ('a' - 'A');
+	if (IS_HIGHBIT_SET(ch) && isupper(ch))
+		return (unsigned char) tolower(ch);
+	return ch;
+}
+
+int
+pg_strncasecmp(const char *s1, const char *s2, size_t n)
+{
+	while (n-- > 0)
+	{
+		unsigned char ch1 = (unsigned char) *s1++;
+		unsigned char ch2 = (unsigned char) *s2++;
+
+		if (ch1 != ch2)
+		{
+			ch1 = fold(ch1);
+			ch2 = fold(ch2);
+			if (ch1 != ch2)
+				return (int) ch1 - (int) ch2;
+		}
+		if (ch1 == 0)
+			break;
+	}
+	return 0;
+}
+
+int
+pg_strcasecmp(const char *s1, const char *s2)
+{
+	return pg_strncasecmp(s1, s2, SIZE_MAX);
+}
+
+/*
+ * StringInfo, as lib/stringinfo.c: a palloc'd buffer, always NUL-terminated,
+ * doubled as it grows, at most MaxAllocSize.
+ */
+StringInfo
+makeStringInfo(void)
+{
+	StringInfo	str = palloc(sizeof(StringInfoData));
+
+	initStringInfo(str);
+	return str;
+}
+
+void
+initStringInfo(StringInfo str)
+{
+	int			size = 1024;	/* initial default buffer size */
+
+	str->data = palloc(size);
+	str->maxlen = size;
+	resetStringInfo(str);
+}
+
+void
+resetStringInfo(StringInfo str)
+{
+	str->data[0] = '\0';
+	str->len = 0;
+	str->cursor = 0;
+}
+
+void
+enlargeStringInfo(StringInfo str, int needed)
+{
+	int			newlen;
+
+	if (needed < 0)
+		elog(ERROR, "invalid string enlargement request size: %d", needed);
+	if (((size_t) needed) >= (MaxAllocSize - (size_t) str->len))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("out of memory"),
+				 errdetail("Cannot enlarge string buffer containing %d bytes by %d more bytes.",
+						   str->len, needed)));
+	needed += str->len + 1;		/* total space required now */
+	if (needed <= str->maxlen)
+		return;
+	newlen = 2 * str->maxlen;
+	while (needed > newlen)
+		newlen = 2 * newlen;
+	if (newlen > (int) MaxAllocSize)
+		newlen = (int) MaxAllocSize;
+	str->data = repalloc(str->data, newlen);
+	str->maxlen = newlen;
+}
+
+void
+appendStringInfo(StringInfo str, const char *fmt,...)
+{
+	va_list		args;
+	int			len;
+
+	va_start(args, fmt);
+	len = vsnprintf(NULL, 0, fmt, args);
+	va_end(args);
+	if (len < 0)
+		elog(ERROR, "vsnprintf failed: %s", strerror(errno));
+	enlargeStringInfo(str, len);
+	va_start(args, fmt);
+	vsnprintf(str->data + str->len, (size_t) (str->maxlen - str->len), fmt, args);
+	va_end(args);
+	str->len += len;
+}
+
+void
+appendStringInfoString(StringInfo str, const char *s)
+{
+	appendBinaryStringInfo(str, s, (int) strlen(s));
+}
+
+void
+appendStringInfoChar(StringInfo str, char ch)
+{
+	if (str->len + 1 >= str->maxlen)
+		enlargeStringInfo(str, 1);
+	str->data[str->len] = ch;
+	str->len++;
+	str->data[str->len] = '\0';
+}
+
+void
+appendBinaryStringInfo(StringInfo str, const void *data, int datalen)
+{
+	enlargeStringInfo(str, datalen);
+	memcpy(str->data + str->len, data, datalen);
+	str->len += datalen;
+	str->data[str->len] = '\0';
 }

@@ -39,6 +39,9 @@ extern int	pgshim_error_code(void);
 extern const char *pgshim_error_message(void);
 extern const char *pgshim_error_location(void);
 
+/* Prints the stack of the ereport that raised the error being reported. */
+extern void pgshim_print_error_stack(FILE *out);
+
 /* The SQLSTATE of a packed code, as five characters and a NUL. */
 extern void pgshim_unpack_sqlstate(int code, char out[6]);
 

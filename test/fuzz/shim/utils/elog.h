@@ -33,6 +33,7 @@
 #define ERRCODE_INVALID_TEXT_REPRESENTATION MAKE_SQLSTATE('2','2','P','0','2')
 #define ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE MAKE_SQLSTATE('2','2','0','0','3')
 #define ERRCODE_OUT_OF_MEMORY		MAKE_SQLSTATE('5','3','2','0','0')
+#define ERRCODE_PROGRAM_LIMIT_EXCEEDED MAKE_SQLSTATE('5','4','0','0','0')
 #define ERRCODE_INTERNAL_ERROR		MAKE_SQLSTATE('X','X','0','0','0')
 
 extern bool errstart(int elevel);
@@ -40,6 +41,7 @@ extern void errfinish(const char *filename, int lineno, const char *funcname);
 extern int	errcode(int sqlerrcode);
 extern int	errmsg(const char *fmt,...) pg_attribute_printf(1, 2);
 extern int	errmsg_internal(const char *fmt,...) pg_attribute_printf(1, 2);
+extern int	errdetail(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void pg_re_throw(void) pg_attribute_noreturn();
 extern void FlushErrorState(void);
 

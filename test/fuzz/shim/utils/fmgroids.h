@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * utils/fmgroids.h (fuzzing shim)
- *		The OIDs of the built-in functions contract.c calls.
+ *		The OIDs of the built-in functions json.c calls.
  *
  *-------------------------------------------------------------------------
  */
