@@ -256,6 +256,29 @@ orq_update_body(const RkUpdateArgs *args)
 }
 
 /*
+ * Finds an optional member of a type: absent or null gives NULL.  Returns
+ * false (with *problem) when it has another type.
+ */
+static bool
+get_member(json_object *obj, const char *field, json_type type, json_object **out,
+		   char **problem)
+{
+	json_object *value;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(obj, field, &value) || value == NULL)
+		return true;
+	if (!json_object_is_type(value, type))
+	{
+		*problem = psprintf("Field \"%s\" of a key is %s, not %s.", field,
+							rk_json_type_name(value), rk_json_type_label(type));
+		return false;
+	}
+	*out = value;
+	return true;
+}
+
+/*
  * Reads an optional string field: absent or null gives NULL.  Returns false
  * (with *problem) when the field has another type.
  */
@@ -264,13 +287,10 @@ get_string(json_object *obj, const char *field, char **out, char **problem)
 {
 	json_object *value;
 
-	if (!json_object_object_get_ex(obj, field, &value) || value == NULL)
-		return true;
-	if (!json_object_is_type(value, json_type_string))
-	{
-		*problem = psprintf("Field \"%s\" of a key is %s, not a string.", field, rk_json_type_name(value));
+	if (!get_member(obj, field, json_type_string, &value, problem))
 		return false;
-	}
+	if (value == NULL)
+		return true;
 	*out = rk_json_string(value, problem);
 	return *out != NULL;
 }
@@ -293,18 +313,7 @@ get_either(json_object *obj, const char *current, const char *legacy,
 static bool
 get_object(json_object *obj, const char *field, json_object **out, char **problem)
 {
-	json_object *value;
-
-	*out = NULL;
-	if (!json_object_object_get_ex(obj, field, &value) || value == NULL)
-		return true;
-	if (!json_object_is_type(value, json_type_object))
-	{
-		*problem = psprintf("Field \"%s\" of a key is %s, not an object.", field, rk_json_type_name(value));
-		return false;
-	}
-	*out = value;
-	return true;
+	return get_member(obj, field, json_type_object, out, problem);
 }
 
 /*
@@ -439,14 +448,10 @@ get_active(json_object *obj, int *out, char **problem)
 	json_object *value;
 
 	*out = -1;
-	if (!json_object_object_get_ex(obj, "active", &value) || value == NULL)
-		return true;
-	if (!json_object_is_type(value, json_type_boolean))
-	{
-		*problem = psprintf("Field \"active\" of a key is %s, not a boolean.", rk_json_type_name(value));
+	if (!get_member(obj, "active", json_type_boolean, &value, problem))
 		return false;
-	}
-	*out = json_object_get_boolean(value) ? 1 : 0;
+	if (value != NULL)
+		*out = json_object_get_boolean(value) ? 1 : 0;
 	return true;
 }
 

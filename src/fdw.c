@@ -740,19 +740,6 @@ eval_ids(ExprState *expr, ExprContext *econtext, char ***ids)
 }
 
 /*
- * Raises the error of an outcome that is not done, after recording the
- * follow-up check it may ask for.
- */
-static void
-check_outcome(const RkConfig *config, const RkOutcome *outcome)
-{
-	if (outcome->kind == RK_OUTCOME_DONE)
-		return;
-	rk_followup_note(config, outcome);
-	rk_error_raise(config, outcome);
-}
-
-/*
  * Reads the keys of ids concurrently into the batch, leaving out those
  * that do not exist.
  */
@@ -768,7 +755,7 @@ fetch_keys(RkScanState *state, char **ids, int n)
 	{
 		if (outcomes[i].kind == RK_OUTCOME_NOT_FOUND)
 			continue;
-		check_outcome(state->config, &outcomes[i]);
+		rk_followup_check(state->config, &outcomes[i]);
 		state->keys[state->nkeys++] = state->keys[i];
 	}
 }
@@ -854,7 +841,7 @@ fetch_page(RkScanState *state)
 	MemoryContextReset(state->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
 	got = rk_keys_list_next(state->lister, state->lister_cxt, &page, &outcome);
-	check_outcome(state->config, &outcome);
+	rk_followup_check(state->config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	state->keys = page.keys;
 	state->nkeys = got ? page.nkeys : 0;
@@ -1150,7 +1137,10 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 	for (int i = 0; i < n; i++)
 		rk_followup_note(state->config, &outcomes[i]);
 	for (int i = 0; i < n; i++)
-		check_outcome(state->config, &outcomes[i]);
+	{
+		if (outcomes[i].kind != RK_OUTCOME_DONE)
+			rk_error_raise(state->config, &outcomes[i]);
+	}
 	for (int i = 0; i < n; i++)
 	{
 		if (active[i] == 0)
@@ -1160,7 +1150,7 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 
 			rk_keys_update(state->config, keys[i].id, &disable, &keys[i], &outcomes[i],
 						   &state->budget, &state->stats);
-			check_outcome(state->config, &outcomes[i]);
+			rk_followup_check(state->config, &outcomes[i]);
 			keys[i].token = token;
 		}
 	}
@@ -1287,7 +1277,7 @@ rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				   &state->budget, &state->stats);
 	found = outcome.kind != RK_OUTCOME_NOT_FOUND;
 	if (found)
-		check_outcome(state->config, &outcome);
+		rk_followup_check(state->config, &outcome);
 	if (found)
 	{
 		bool		wanted[RK_KEY_NCOLUMNS + 1];
@@ -1327,14 +1317,14 @@ rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 			MemoryContextSwitchTo(oldcxt);
 			return NULL;
 		}
-		check_outcome(state->config, &outcome);
+		rk_followup_check(state->config, &outcome);
 		memset(wanted, true, sizeof(wanted));
 		store_key(slot, state->columns, wanted, &key);
 	}
 	rk_keys_delete(state->config, id, &outcome, &state->budget, &state->stats);
 	deleted = outcome.kind != RK_OUTCOME_NOT_FOUND;
 	if (deleted)
-		check_outcome(state->config, &outcome);
+		rk_followup_check(state->config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	return deleted ? slot : NULL;
 }

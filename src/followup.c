@@ -84,3 +84,17 @@ rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
 						name, RK_FOLLOWUP_FILE)));
 	pfree(line.data);
 }
+
+/*
+ * Raises the error of an outcome that is not done, after recording the
+ * follow-up check it may ask for: the SQL surfaces' way to end an
+ * operation that failed.
+ */
+void
+rk_followup_check(const RkConfig *config, const RkOutcome *outcome)
+{
+	if (outcome->kind == RK_OUTCOME_DONE)
+		return;
+	rk_followup_note(config, outcome);
+	rk_error_raise(config, outcome);
+}

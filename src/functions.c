@@ -59,19 +59,6 @@ config_for(FunctionCallInfo fcinfo, int server_argno)
 }
 
 /*
- * Raises the error of an outcome that is not done, after recording the
- * follow-up check it may ask for.
- */
-static void
-check_outcome(const RkConfig *config, const RkOutcome *outcome)
-{
-	if (outcome->kind == RK_OUTCOME_DONE)
-		return;
-	rk_followup_note(config, outcome);
-	rk_error_raise(config, outcome);
-}
-
-/*
  * Errors unless a function returning a set was called where a set is taken,
  * and checks the row type it will fill.
  */
@@ -154,7 +141,7 @@ routerkeys_list_keys(PG_FUNCTION_ARGS)
 		MemoryContextReset(pagecxt);
 		CHECK_FOR_INTERRUPTS();
 	}
-	check_outcome(config, &outcome);
+	rk_followup_check(config, &outcome);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(pagecxt);
 	return (Datum) 0;
@@ -181,7 +168,7 @@ routerkeys_get_key(PG_FUNCTION_ARGS)
 	rk_keys_get_many(config, &id, 1, &key, &outcome, &budget, NULL);
 	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
 		return (Datum) 0;
-	check_outcome(config, &outcome);
+	rk_followup_check(config, &outcome);
 	put_key(fcinfo, &key);
 	return (Datum) 0;
 }
@@ -214,7 +201,7 @@ routerkeys_create_key(PG_FUNCTION_ARGS)
 
 	budget = rk_keys_budget(config);
 	rk_keys_create_many(config, &args, 1, &key, true, &outcome, &budget, NULL);
-	check_outcome(config, &outcome);
+	rk_followup_check(config, &outcome);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 
@@ -250,7 +237,7 @@ routerkeys_update_key(PG_FUNCTION_ARGS)
 	budget = rk_keys_budget(config);
 
 	rk_keys_update(config, id, &args, &key, &outcome, &budget, NULL);
-	check_outcome(config, &outcome);
+	rk_followup_check(config, &outcome);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 
@@ -273,6 +260,6 @@ routerkeys_delete_key(PG_FUNCTION_ARGS)
 	rk_keys_delete(config, id, &outcome, &budget, NULL);
 	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
 		PG_RETURN_BOOL(false);
-	check_outcome(config, &outcome);
+	rk_followup_check(config, &outcome);
 	PG_RETURN_BOOL(true);
 }

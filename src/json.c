@@ -395,12 +395,21 @@ rk_json_valid_number(const char *text)
 }
 
 /*
- * Names a JSON type for a problem text.
+ * Names the type of a JSON value for a problem text.
  */
 const char *
 rk_json_type_name(json_object *value)
 {
-	switch (json_object_get_type(value))
+	return rk_json_type_label(json_object_get_type(value));
+}
+
+/*
+ * Names a JSON type for a problem text.
+ */
+const char *
+rk_json_type_label(json_type type)
+{
+	switch (type)
 	{
 		case json_type_null:
 			return "null";

@@ -26,6 +26,7 @@ extern bool rk_json_to_jsonb(json_object *value, Jsonb **out, char **problem);
 extern char *rk_json_string(json_object *value, char **problem);
 extern char *rk_json_name(const char *name);
 extern const char *rk_json_type_name(json_object *value);
+extern const char *rk_json_type_label(json_type type);
 extern char *rk_json_serialize(void (*fill) (json_object *root, const void *arg),
 							   const void *arg);
 extern void rk_json_add_string(json_object *obj, const char *field, const char *value);

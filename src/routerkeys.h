@@ -402,5 +402,6 @@ extern void rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *ou
 
 /* in followup.c */
 extern void rk_followup_note(const RkConfig *config, const RkOutcome *outcome);
+extern void rk_followup_check(const RkConfig *config, const RkOutcome *outcome);
 
 #endif							/* ROUTERKEYS_H */

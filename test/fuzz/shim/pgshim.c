@@ -116,8 +116,12 @@ find_chunk(void *pointer, const char *caller)
 	abort();
 }
 
-void *
-palloc(size_t size)
+/*
+ * One allocation point: a chunk of size bytes, or an ERROR as PostgreSQL
+ * raises one (also when the point is made to fail).
+ */
+static void *
+alloc_chunk(size_t size)
 {
 	void	   *chunk;
 
@@ -129,6 +133,14 @@ palloc(size_t size)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
+	return chunk;
+}
+
+void *
+palloc(size_t size)
+{
+	void	   *chunk = alloc_chunk(size);
+
 	track(chunk, size);
 	return chunk;
 }
@@ -163,16 +175,8 @@ void *
 repalloc(void *pointer, size_t size)
 {
 	size_t		i = find_chunk(pointer, "repalloc");
-	void	   *chunk;
+	void	   *chunk = alloc_chunk(size);
 
-	if (size > MaxAllocSize)
-		elog(ERROR, "invalid memory alloc request size %zu", size);
-	pass_alloc_point();
-	chunk = malloc(size > 0 ? size : 1);
-	if (chunk == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
 	memcpy(chunk, pointer, Min(size, chunks[i].size));
 	free(pointer);
 	chunks[i].pointer = chunk;
