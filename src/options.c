@@ -49,7 +49,8 @@ typedef enum RkOptionKind
 	RK_OPT_INT,
 	RK_OPT_PATH,
 	RK_OPT_SECRET,				/* the provisioning key itself */
-	RK_OPT_NAME					/* an environment variable */
+	RK_OPT_NAME,				/* an environment variable */
+	RK_OPT_DIALECT				/* the remote API a server speaks */
 } RkOptionKind;
 
 #define RK_MAX_KEY_FILE_LINE 8192	/* longest provisioning key a file may hold */
@@ -73,6 +74,7 @@ typedef struct RkOption
 
 static const RkOption rk_options[] = {
 	{"url", RK_ON_SERVER, RK_OPT_URL, 0, 0, 0, false, false},
+	{"api", RK_ON_SERVER, RK_OPT_DIALECT, 0, 0, 0, false, false},
 	{"connect_timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 600000, 5000, false, false},
 	{"timeout_ms", RK_ON_SERVER, RK_OPT_INT, 1, 3600000, 30000, false, false},
 	{"max_retries", RK_ON_SERVER, RK_OPT_INT, 0, 10, 3, false, false},
@@ -89,9 +91,15 @@ static const RkOption rk_options[] = {
 
 #define RK_NOPTIONS ((int) lengthof(rk_options))
 
+/* The remote APIs a server can speak (its "api" option); the first is the default. */
+static const RkDialect *const rk_dialects[] = {
+	&rk_dialect_orq,
+};
+
 PG_FUNCTION_INFO_V1(routerkeys_fdw_validator);
 
 static char *string_option(List *options, const char *name);
+static DefElem *find_def(List *options, const char *name);
 static RkConfig *build_config(ForeignServer *server, Oid userid);
 static void watch_catalogs(void);
 
@@ -246,6 +254,34 @@ parse_int_option(const RkOption *opt, const char *value)
 }
 
 /*
+ * The dialect of an "api" option value, or NULL.
+ */
+static const RkDialect *
+find_dialect(const char *name)
+{
+	for (int i = 0; i < (int) lengthof(rk_dialects); i++)
+	{
+		if (strcmp(rk_dialects[i]->name, name) == 0)
+			return rk_dialects[i];
+	}
+	return NULL;
+}
+
+/*
+ * The names of the dialects, for a hint.
+ */
+static char *
+dialect_names(void)
+{
+	StringInfoData names;
+
+	initStringInfo(&names);
+	for (int i = 0; i < (int) lengthof(rk_dialects); i++)
+		appendStringInfo(&names, "%s%s", i > 0 ? ", " : "", rk_dialects[i]->name);
+	return names.data;
+}
+
+/*
  * Checks one option's value.  Secrets are checked without being echoed.
  */
 static void
@@ -279,6 +315,13 @@ check_option_value(const RkOption *opt, const char *value)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
 						 errdetail("An environment variable name is letters, digits and underscores.")));
+			break;
+		case RK_OPT_DIALECT:
+			if (find_dialect(value) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", opt->name, value),
+						 errhint("The APIs routerkeys speaks are: %s.", dialect_names())));
 			break;
 		case RK_OPT_SECRET:
 			if (value[0] == '\0')
@@ -579,13 +622,16 @@ copy_config(const RkConfig *cached)
 }
 
 /*
- * The remote API a server speaks.  There is one today; a second gateway
- * would add its dialect file and a server option choosing it here.
+ * The remote API a server speaks: its "api" option, checked by the
+ * validator, else the first of rk_dialects.  A second gateway is one more
+ * dialect file and one more entry there.
  */
 const RkDialect *
 rk_options_dialect(ForeignServer *server)
 {
-	return &rk_dialect_orq;
+	DefElem    *def = find_def(server->options, "api");
+
+	return def != NULL ? find_dialect(defGetString(def)) : rk_dialects[0];
 }
 
 /*

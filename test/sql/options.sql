@@ -39,6 +39,9 @@ CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys
     OPTIONS (url 'https://api.example.com', timeout_ms 'soon');
 CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys
     OPTIONS (url 'https://api.example.com', ca_file 'relative/ca.pem');
+-- The remote API a server speaks is one routerkeys knows.
+CREATE SERVER bad FOREIGN DATA WRAPPER routerkeys
+    OPTIONS (url 'https://api.example.com', api 'openrouter');
 
 -- Valid settings are accepted: https anywhere, http on loopback (IPv4, IPv6, localhost).
 CREATE SERVER good1 FOREIGN DATA WRAPPER routerkeys
@@ -47,7 +50,7 @@ CREATE SERVER good1 FOREIGN DATA WRAPPER routerkeys
              max_response_bytes '1048576', ca_file '/etc/ssl/certs/ca-certificates.crt');
 CREATE SERVER good2 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://[::1]:8080/');
 CREATE SERVER good3 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://localhost:8080/prefix');
-CREATE SERVER good4 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://127.1.2.3:8080');
+CREATE SERVER good4 FOREIGN DATA WRAPPER routerkeys OPTIONS (url 'http://127.1.2.3:8080', api 'orq');
 ALTER SERVER good1 OPTIONS (SET page_size '50', DROP ca_file);
 SELECT srvname, srvoptions FROM pg_foreign_server WHERE srvname LIKE 'good%' ORDER BY 1;
 
