@@ -12,6 +12,7 @@ OBJS = \
 	src/rows.o \
 	src/keys.o \
 	src/followup.o \
+	src/xact.o \
 	src/functions.o \
 	src/fdw.o
 DATA = $(wildcard sql/routerkeys--*.sql)

@@ -756,7 +756,8 @@ fetch_keys(RkScanState *state, char **ids, int n)
 		if (outcomes[i].kind == RK_OUTCOME_NOT_FOUND)
 			continue;
 		rk_followup_check(state->config, &outcomes[i]);
-		state->keys[state->nkeys++] = state->keys[i];
+		if (rk_xact_overlay(state->config, &state->keys[i]))
+			state->keys[state->nkeys++] = state->keys[i];
 	}
 }
 
@@ -882,11 +883,19 @@ rkIterateForeignScan(ForeignScanState *node)
 
 	if (!state->started)
 		start_scan(node);
-	while (state->next >= state->nkeys)
+	for (;;)
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (state->kind != RK_SCAN_LIST || !fetch_page(state))
-			return ExecClearTuple(slot);
+		while (state->next >= state->nkeys)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (state->kind != RK_SCAN_LIST || !fetch_page(state))
+				return ExecClearTuple(slot);
+		}
+		/* a key this transaction deletes is gone already */
+		if (state->kind != RK_SCAN_LIST ||
+			rk_xact_overlay(state->config, &state->keys[state->next]))
+			break;
+		state->next++;
 	}
 	oldcxt = MemoryContextSwitchTo(state->batch_cxt);
 	store_key(slot, state->columns, state->wanted, &state->keys[state->next++]);
@@ -1142,6 +1151,8 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 			rk_error_raise(state->config, &outcomes[i]);
 	}
 	for (int i = 0; i < n; i++)
+		rk_xact_created(state->config, keys[i].id);
+	for (int i = 0; i < n; i++)
 	{
 		if (active[i] == 0)
 		{
@@ -1273,7 +1284,7 @@ rkExecForeignUpdate(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 				break;
 		}
 	}
-	rk_keys_update(state->config, row_id(state, planSlot), &args, &key, &outcome,
+	rk_xact_update(state->config, row_id(state, planSlot), &args, NULL, &key, &outcome,
 				   &state->budget, &state->stats);
 	found = outcome.kind != RK_OUTCOME_NOT_FOUND;
 	if (found)
@@ -1321,7 +1332,8 @@ rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 		memset(wanted, true, sizeof(wanted));
 		store_key(slot, state->columns, wanted, &key);
 	}
-	rk_keys_delete(state->config, id, &outcome, &state->budget, &state->stats);
+	rk_xact_delete(state->config, id, state->returning ? &key : NULL, &outcome,
+				   &state->budget, &state->stats);
 	deleted = outcome.kind != RK_OUTCOME_NOT_FOUND;
 	if (deleted)
 		rk_followup_check(state->config, &outcome);

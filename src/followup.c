@@ -86,6 +86,28 @@ rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
 }
 
 /*
+ * Records that a key a transaction created and then undid could not be
+ * deleted: the check is to delete it.  Never raises but for memory.
+ */
+void
+rk_followup_note_delete(const RkConfig *config, const char *id)
+{
+	StringInfoData line;
+
+	initStringInfo(&line);
+	appendStringInfo(&line, "delete %u %u %u 0 ", MyDatabaseId, config->serverid,
+					 config->userid);
+	rk_dialect_append_escaped(&line, id);
+	appendStringInfoChar(&line, '\n');
+	if (!append_line(line.data, line.len))
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not record a follow-up check for key \"%s\" in file \"%s\": %m",
+						id, RK_FOLLOWUP_FILE)));
+	pfree(line.data);
+}
+
+/*
  * Raises the error of an outcome that is not done, after recording the
  * follow-up check it may ask for: the SQL surfaces' way to end an
  * operation that failed.

@@ -137,7 +137,10 @@ routerkeys_list_keys(PG_FUNCTION_ARGS)
 	while (rk_keys_list_next(lister, oldcxt, &page, &outcome))
 	{
 		for (int i = 0; i < page.nkeys; i++)
-			put_key(fcinfo, &page.keys[i]);
+		{
+			if (rk_xact_overlay(config, &page.keys[i]))
+				put_key(fcinfo, &page.keys[i]);
+		}
 		MemoryContextReset(pagecxt);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -169,7 +172,8 @@ routerkeys_get_key(PG_FUNCTION_ARGS)
 	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
 		return (Datum) 0;
 	rk_followup_check(config, &outcome);
-	put_key(fcinfo, &key);
+	if (rk_xact_overlay(config, &key))
+		put_key(fcinfo, &key);
 	return (Datum) 0;
 }
 
@@ -202,6 +206,7 @@ routerkeys_create_key(PG_FUNCTION_ARGS)
 	budget = rk_keys_budget(config);
 	rk_keys_create_many(config, &args, 1, &key, true, &outcome, &budget, NULL);
 	rk_followup_check(config, &outcome);
+	rk_xact_created(config, key.id);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
 
@@ -236,7 +241,7 @@ routerkeys_update_key(PG_FUNCTION_ARGS)
 	config = config_for(fcinfo, 5);
 	budget = rk_keys_budget(config);
 
-	rk_keys_update(config, id, &args, &key, &outcome, &budget, NULL);
+	rk_xact_update(config, id, &args, NULL, &key, &outcome, &budget, NULL);
 	rk_followup_check(config, &outcome);
 	PG_RETURN_DATUM(key_datum(fcinfo, &key));
 }
@@ -257,7 +262,7 @@ routerkeys_delete_key(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	config = config_for(fcinfo, 1);
 	budget = rk_keys_budget(config);
-	rk_keys_delete(config, id, &outcome, &budget, NULL);
+	rk_xact_delete(config, id, NULL, &outcome, &budget, NULL);
 	if (outcome.kind == RK_OUTCOME_NOT_FOUND)
 		PG_RETURN_BOOL(false);
 	rk_followup_check(config, &outcome);

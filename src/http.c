@@ -586,7 +586,11 @@ classify_failure(RkTransfer *t)
  * [service_low, service_high].  So the service's clock is ahead of ours by
  * at least service_low - received and at most service_high - sent.  The
  * bounds narrow with every answer; readings older than ten minutes are
- * forgotten, so that a clock that was set back is followed.
+ * forgotten, so that a clock that was set back is followed.  The lower
+ * bound, which decides which keys a lost create made, stays sound when a
+ * reading is off: a Date header that lags (a cache, a proxy) only lowers
+ * it.  Such a reading may put the upper bound below the lower one, which
+ * then counts as a clock known precisely enough.
  */
 static void
 observe_clock(RkConnection *conn, TimestampTz service_low, TimestampTz service_high,
@@ -596,8 +600,7 @@ observe_clock(RkConnection *conn, TimestampTz service_low, TimestampTz service_h
 	int64		low = service_low - received;
 	int64		high = service_high - sent;
 
-	if (!clock->known || received - clock->read_at > RK_CLOCK_MEMORY_US ||
-		low > clock->offset_high_us || high < clock->offset_low_us)
+	if (!clock->known || received - clock->read_at > RK_CLOCK_MEMORY_US)
 	{
 		clock->known = true;
 		clock->offset_low_us = low;

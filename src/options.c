@@ -608,8 +608,8 @@ watch_catalogs(void)
 /*
  * A copy of a configuration in the current memory context.
  */
-static RkConfig *
-copy_config(const RkConfig *cached)
+RkConfig *
+rk_options_copy(const RkConfig *cached)
 {
 	RkConfig   *config = palloc(sizeof(RkConfig));
 
@@ -666,7 +666,7 @@ rk_options_load(Oid serverid, Oid userid)
 	}
 	entry = hash_search(config_cache, &key, HASH_FIND, NULL);
 	if (entry != NULL && entry->generation == catalog_generation)
-		return copy_config(entry->config);
+		return rk_options_copy(entry->config);
 
 	/* Read anew; an invalidation taken in meanwhile leaves the entry stale. */
 	generation = catalog_generation;
@@ -693,7 +693,7 @@ rk_options_load(Oid serverid, Oid userid)
 	entry->generation = generation;
 	entry->cxt = cxt;
 	entry->config = built;
-	return copy_config(built);
+	return rk_options_copy(built);
 }
 
 /*

@@ -35,6 +35,15 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("routerkeys.transactional",
+							 "Makes changes to router keys follow the transaction.",
+							 "On: a create is undone when its transaction or savepoint rolls back, and updates and deletes are sent at commit. Off: every call acts at once.",
+							 &rk_transactional,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("routerkeys");
 
 	rk_http_init();

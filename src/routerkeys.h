@@ -6,7 +6,9 @@
  * The modules, one responsibility each; dependencies run downwards only:
  *	functions.c		the SQL-callable functions          } orchestrate
  *	fdw.c			the foreign table                    }
- *	followup.c		the durable record of creates that may still appear
+ *	xact.c			the router follows COMMIT, ROLLBACK and savepoints: the
+ *					one transaction callback and the effects it tracks
+ *	followup.c		the durable record of remote effects left unsettled
  *	keys.c			the key operations, returning an RkOutcome; the one
  *					place that decides what a failed attempt means for the
  *					operation (a create's lost answer, a delete's 404)
@@ -348,6 +350,7 @@ extern char *rk_default_server;
 /* in options.c */
 extern Oid	rk_options_resolve_server(const char *servername);
 extern RkConfig *rk_options_load(Oid serverid, Oid userid);
+extern RkConfig *rk_options_copy(const RkConfig *config);
 extern int	rk_options_int(List *options, const char *name);
 extern const RkDialect *rk_options_dialect(ForeignServer *server);
 
@@ -403,5 +406,16 @@ extern void rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *ou
 /* in followup.c */
 extern void rk_followup_note(const RkConfig *config, const RkOutcome *outcome);
 extern void rk_followup_check(const RkConfig *config, const RkOutcome *outcome);
+extern void rk_followup_note_delete(const RkConfig *config, const char *id);
+
+/* in xact.c */
+extern bool rk_transactional;
+extern void rk_xact_created(const RkConfig *config, const char *id);
+extern bool rk_xact_overlay(const RkConfig *config, RkKey *key);
+extern void rk_xact_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
+						   const RkKey *current, RkKey *key, RkOutcome *outcome,
+						   RkBudget *budget, RkStats *stats);
+extern void rk_xact_delete(const RkConfig *config, const char *id, const RkKey *current,
+						   RkOutcome *outcome, RkBudget *budget, RkStats *stats);
 
 #endif							/* ROUTERKEYS_H */

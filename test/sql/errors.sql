@@ -2,6 +2,10 @@
 -- naming the server, the remote message in DETAIL, a HINT when the user can act.
 -- Retries: GET, PATCH and DELETE retry 429/502/503/504 and lost connections (creates:
 -- see retries.sql). After every failure the session goes on.
+-- Calls act at once here, so that each request is seen as it is sent and each failure
+-- where it happens (transactions.sql shows the default, where updates and deletes wait
+-- for COMMIT).
+SET routerkeys.transactional = off;
 SELECT stubctl.reset();
 CREATE TEMP TABLE k AS SELECT id FROM routerkeys.create_key('errors-victim');
 \x on

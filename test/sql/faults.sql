@@ -19,6 +19,10 @@
 --                   (the fault "performs" it, then breaks the answer: the router has no
 --                   transactions, so such a delete is done).
 -- Faults are persistent (count -1) so that the retry fails too; max_retries is 1.
+-- Calls act at once here, so that each request is seen as it is sent and each failure
+-- where it happens (transactions.sql shows the default, where updates and deletes wait
+-- for COMMIT).
+SET routerkeys.transactional = off;
 SELECT stubctl.reset();
 SELECT stubctl.seed(12, 'fault-seed-');
 SELECT pg_backend_pid() AS backend_at_start \gset

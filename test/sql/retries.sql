@@ -10,6 +10,10 @@
 --    carry it out. The call fails (08006), and the name is recorded for a follow-up check.
 --  * GET, PATCH and DELETE are retried; Retry-After is delay-seconds or an HTTP date, and
 --    a wait never goes past what is left of retry_max_wait_ms.
+-- Calls act at once here, so that each request is seen as it is sent and each failure
+-- where it happens (transactions.sql shows the default, where updates and deletes wait
+-- for COMMIT).
+SET routerkeys.transactional = off;
 SELECT stubctl.reset();
 CREATE FUNCTION pg_temp.requests()
 RETURNS TABLE (method text, path text, query text, status int)
