@@ -13,6 +13,7 @@ OBJS = \
 	src/keys.o \
 	src/followup.o \
 	src/xact.o \
+	src/reconcile.o \
 	src/functions.o \
 	src/fdw.o
 DATA = $(wildcard sql/routerkeys--*.sql)

@@ -8,7 +8,7 @@
 CREATE FUNCTION routerkeys.fdw_validator(text[], oid)
 RETURNS void
 AS 'MODULE_PATHNAME', 'routerkeys_fdw_validator'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT;
 
 COMMENT ON FUNCTION routerkeys.fdw_validator(text[], oid)
 IS 'checks the options of routerkeys servers and user mappings';
@@ -16,7 +16,7 @@ IS 'checks the options of routerkeys servers and user mappings';
 CREATE FUNCTION routerkeys.fdw_handler()
 RETURNS fdw_handler
 AS 'MODULE_PATHNAME', 'routerkeys_fdw_handler'
-LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+LANGUAGE C STRICT;
 
 COMMENT ON FUNCTION routerkeys.fdw_handler()
 IS 'the foreign tables of routerkeys: scans, pushdown, INSERT/UPDATE/DELETE';

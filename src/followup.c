@@ -2,8 +2,9 @@
  *
  * followup.c
  *		The durable record of remote effects left unsettled: a create that
- *		timed out, which the service may still carry out, or one whose lost
- *		answer could not be looked up.  A later check (the background worker
+ *		timed out, which the service may still carry out, one whose lost
+ *		answer could not be looked up, and a key an aborted transaction
+ *		could not delete.  A later check (the background worker
  *		of durable provisioning) looks such names up and removes a key that
  *		nobody holds the token of.
  *
@@ -13,10 +14,14 @@
  * write() (O_APPEND) and flushed to disk before the caller goes on:
  *
  *	create <database oid> <server oid> <role oid> <since> <name>
+ *	delete <database oid> <server oid> <role oid> 0 <key id>
  *
- * with since the service's time from which the key would date, in
- * microseconds since the Unix epoch, and the name percent-encoded.  Nothing
- * here raises an error: a record that cannot be written is a WARNING.
+ * with since the service's time from which a key the create made would
+ * date, in microseconds since the Unix epoch, and the name percent-encoded:
+ * a create that may have left a key, and a key an aborted transaction
+ * created and could not delete.  Nothing here raises an error: a record
+ * that cannot be written is a WARNING.  rk_followup_check is how the SQL
+ * surfaces end a failed operation: record, then raise.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,29 +65,39 @@ append_line(const char *line, size_t len)
 }
 
 /*
+ * Appends one entry: what to check (kind), where, since when on the
+ * service's clock (microseconds since the Unix epoch; 0: not needed), and
+ * the name or id it is about.  A failure is a WARNING.
+ */
+static void
+record(const char *kind, const RkConfig *config, TimestampTz service_since, const char *what)
+{
+	StringInfoData line;
+	int64		since = service_since == 0 ? 0 :
+		(int64) service_since + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+
+	initStringInfo(&line);
+	appendStringInfo(&line, "%s %u %u %u " INT64_FORMAT " ", kind, MyDatabaseId,
+					 config->serverid, config->userid, since);
+	rk_dialect_append_escaped(&line, what);
+	appendStringInfoChar(&line, '\n');
+	if (!append_line(line.data, line.len))
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not record a follow-up check of \"%s\" in file \"%s\": %m",
+						what, RK_FOLLOWUP_FILE)));
+	pfree(line.data);
+}
+
+/*
  * Records the follow-up an outcome asks for, if any: a create that may
  * have left a key behind.
  */
 void
 rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
 {
-	const char *name = outcome->followup_name;
-	StringInfoData line;
-
-	if (name == NULL)
-		return;
-	initStringInfo(&line);
-	appendStringInfo(&line, "create %u %u %u " INT64_FORMAT " ",
-					 MyDatabaseId, config->serverid, config->userid,
-					 (int64) outcome->service_since + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
-	rk_dialect_append_escaped(&line, name);
-	appendStringInfoChar(&line, '\n');
-	if (!append_line(line.data, line.len))
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not record a follow-up check for key name \"%s\" in file \"%s\": %m",
-						name, RK_FOLLOWUP_FILE)));
-	pfree(line.data);
+	if (outcome->followup_name != NULL)
+		record("create", config, outcome->service_since, outcome->followup_name);
 }
 
 /*
@@ -92,19 +107,7 @@ rk_followup_note(const RkConfig *config, const RkOutcome *outcome)
 void
 rk_followup_note_delete(const RkConfig *config, const char *id)
 {
-	StringInfoData line;
-
-	initStringInfo(&line);
-	appendStringInfo(&line, "delete %u %u %u 0 ", MyDatabaseId, config->serverid,
-					 config->userid);
-	rk_dialect_append_escaped(&line, id);
-	appendStringInfoChar(&line, '\n');
-	if (!append_line(line.data, line.len))
-		ereport(WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not record a follow-up check for key \"%s\" in file \"%s\": %m",
-						id, RK_FOLLOWUP_FILE)));
-	pfree(line.data);
+	record("delete", config, 0, id);
 }
 
 /*

@@ -477,6 +477,17 @@ rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome, RkBud
 }
 
 /*
+ * The advisory lock of one name on one server in this database.
+ */
+static void
+name_lock_tag(LOCKTAG *tag, const RkConfig *config, const char *name)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, config->serverid,
+						 hash_bytes((const unsigned char *) name, strlen(name)),
+						 RK_LOCK_CLASS);
+}
+
+/*
  * Takes the advisory lock that serializes the creates of one name on one
  * server within this database, until the end of the transaction.
  */
@@ -485,10 +496,22 @@ lock_name(const RkConfig *config, const char *name)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, config->serverid,
-						 hash_bytes((const unsigned char *) name, strlen(name)),
-						 RK_LOCK_CLASS);
+	name_lock_tag(&tag, config, name);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Takes the lock of lock_name if it is free (or this transaction holds it
+ * already): then no open transaction of another session is creating that
+ * name.  Returns false when another holds it.
+ */
+bool
+rk_keys_try_lock_name(const RkConfig *config, const char *name)
+{
+	LOCKTAG		tag;
+
+	name_lock_tag(&tag, config, name);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 /* What became of a create whose answer was lost, once looked up. */

@@ -8,6 +8,7 @@
  *	fdw.c			the foreign table                    }
  *	xact.c			the router follows COMMIT, ROLLBACK and savepoints: the
  *					one transaction callback and the effects it tracks
+ *	reconcile.c		routerkeys.reconcile(): the router against a local table
  *	followup.c		the durable record of remote effects left unsettled
  *	keys.c			the key operations, returning an RkOutcome; the one
  *					place that decides what a failed attempt means for the
@@ -41,7 +42,7 @@
 #include "utils/jsonb.h"
 #include "utils/palloc.h"
 
-#define ROUTERKEYS_VERSION "0.1"
+#define ROUTERKEYS_VERSION "0.2"
 
 typedef struct RkDialect RkDialect;
 
@@ -386,6 +387,7 @@ extern TimestampTz rk_rows_timestamp(const char *text);
 /* in keys.c */
 extern RkBudget rk_keys_budget(const RkConfig *config);
 extern void rk_keys_check_id(const char *id);
+extern bool rk_keys_try_lock_name(const RkConfig *config, const char *name);
 extern const char *rk_keys_status_value(const RkConfig *config, const char *status,
 										bool missing_ok);
 extern void rk_keys_check_permission_mode(const RkConfig *config, const char *mode);
