@@ -88,6 +88,24 @@ ORDER BY t.id;
 \set ECHO none
 
 \echo
+\echo '=== 6b. The router follows the transaction: a signup that rolls back leaves no key,'
+\echo '        a deletion that rolls back deletes nothing; reconcile() finds what a crash leaves'
+\echo
+\set ECHO queries
+BEGIN;
+INSERT INTO tenants (id, name) VALUES (4, 'umbrella');
+SELECT name, status FROM routerkeys.keys WHERE name = 'tenant-umbrella';
+ROLLBACK;
+SELECT count(*) AS umbrella_keys FROM routerkeys.keys WHERE name = 'tenant-umbrella';
+BEGIN;
+DELETE FROM tenants WHERE name = 'acme';
+SELECT count(*) AS acme_keys_inside FROM routerkeys.keys WHERE name = 'tenant-acme';
+ROLLBACK;
+SELECT count(*) AS acme_keys_after FROM routerkeys.keys WHERE name = 'tenant-acme';
+SELECT * FROM routerkeys.reconcile('tenants', 'key_id', 'tenant-%');
+\set ECHO none
+
+\echo
 \echo '=== 7. The same keys as a foreign table: the API does the filtering EXPLAIN shows'
 \echo
 \set ECHO queries
