@@ -21,9 +21,10 @@
  *	- PREPARE TRANSACTION with remembered effects is refused.
  *
  * Abort-time work never raises and never waits unboundedly: interrupts are
- * held, each delete has a short timeout of its own, any error is caught and
- * reported as a WARNING naming the key, and what could not be done is
- * recorded for the follow-up check (followup.c).
+ * held, each delete has a short timeout of its own, all of them together
+ * stop after RK_UNDO_TOTAL_MS, any error is caught and reported as a
+ * WARNING naming the key, and what could not be done is recorded for the
+ * follow-up check (followup.c).
  *
  * Memory: the effects and the configurations they need live in xact_cxt,
  * a child of TopMemoryContext reset at the end of every top-level
@@ -37,9 +38,11 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #define RK_UNDO_TIMEOUT_MS 2000		/* one abort-time delete, at most */
 #define RK_UNDO_WAIT_MS 500			/* between its two attempts, at most */
+#define RK_UNDO_TOTAL_MS 10000		/* all the deletes of one abort, at most */
 
 /* routerkeys.transactional */
 bool		rk_transactional = true;
@@ -62,6 +65,7 @@ typedef struct RkEffect
 } RkEffect;
 
 static List *effects = NIL;		/* in registration order, in xact_cxt */
+static List *configs = NIL;		/* the RkConfig copies effects use, in xact_cxt */
 static MemoryContext xact_cxt = NULL;
 static MemoryContext undo_cxt = NULL;
 static bool callbacks_registered = false;
@@ -97,17 +101,18 @@ keep_config(const RkConfig *config)
 {
 	ListCell   *lc;
 	MemoryContext oldcxt;
-	const RkConfig *kept;
+	RkConfig   *kept;
 
-	foreach(lc, effects)
+	foreach(lc, configs)
 	{
-		const RkConfig *c = ((RkEffect *) lfirst(lc))->config;
+		const RkConfig *c = (const RkConfig *) lfirst(lc);
 
 		if (c->serverid == config->serverid && c->userid == config->userid)
 			return c;
 	}
 	oldcxt = MemoryContextSwitchTo(xact_cxt);
 	kept = rk_options_copy(config);
+	configs = lappend(configs, kept);
 	MemoryContextSwitchTo(oldcxt);
 	return kept;
 }
@@ -374,7 +379,7 @@ report_leftover(const RkConfig *config, const char *id)
  * interrupts and is in undo_cxt.
  */
 static void
-undo_create(const RkEffect *effect)
+undo_create(const RkEffect *effect, TimestampTz deadline)
 {
 	RkConfig	config = *effect->config;
 	RkBudget	budget;
@@ -386,6 +391,11 @@ undo_create(const RkEffect *effect)
 	config.max_retries = Min(config.max_retries, 1);
 	config.retry_max_wait_ms = Min(config.retry_max_wait_ms, RK_UNDO_WAIT_MS);
 	budget = rk_keys_budget(&config);
+	if (GetCurrentTimestamp() >= deadline)
+	{
+		report_leftover(&config, effect->id);
+		return;
+	}
 	PG_TRY();
 	{
 		rk_keys_delete(&config, effect->id, &outcome, &budget, NULL);
@@ -413,9 +423,11 @@ undo_levels(int level)
 {
 	List	   *kept = NIL;
 	MemoryContext oldcxt;
+	TimestampTz deadline;
 
 	if (effects == NIL)
 		return;
+	deadline = GetCurrentTimestamp() + (int64) RK_UNDO_TOTAL_MS * 1000;
 	if (undo_cxt == NULL)
 		undo_cxt = AllocSetContextCreate(TopMemoryContext, "routerkeys undo",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -427,7 +439,7 @@ undo_levels(int level)
 
 		if (e->level >= level && e->kind == RK_EFFECT_CREATED)
 		{
-			undo_create(e);
+			undo_create(e, deadline);
 			MemoryContextReset(undo_cxt);
 		}
 	}
@@ -453,6 +465,7 @@ static void
 forget_all(void)
 {
 	effects = NIL;
+	configs = NIL;
 	if (xact_cxt != NULL)
 		MemoryContextReset(xact_cxt);
 }

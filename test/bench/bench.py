@@ -57,6 +57,7 @@ PERF = os.environ.get("RK_BENCH_PERF") == "1"
 N_GET = 2000          # W1 calls
 N_LIST = 100000       # W2 keys
 N_CREATE = 2000       # W3 creates
+N_TX = 500            # W6 calls of each kind
 LATENCY_MS = 10       # W3 latency the stub adds
 N_REPORT = 10000      # W4 tenants
 PAGE = 200            # page_size / limit
@@ -283,6 +284,7 @@ W3C = f"W3 create {N_CREATE}, +{LATENCY_MS} ms, concurrent"
 W4J = "W4 report: 10 000 tenants JOIN status"
 W4L = "W4 list 10 000 keys (W2 at W4's size)"
 W5 = "W5 cold first call, new process"
+W6 = f"W6 transactional on vs off, x{N_TX}"
 CAP = "stub capacity (wrk, keep-alive)"
 
 row("cap/get4", CAP, "GET one key, -c4 -t2 -d5s", "req/s", "wrk")
@@ -329,6 +331,15 @@ row("w4l/rk_view", W4L, "routerkeys view", "ms", "routerkeys", "w4l/rawc")
 row("w4l/rk_ft", W4L, "routerkeys foreign table", "ms", "routerkeys", "w4l/rawc")
 row("w4l/py", W4L, "PL/Python", "ms", "plpython", "w4l/rawc")
 row("w4l/sdk", W4L, "Node SDK", "ms", "sdk", "w4l/rawc")
+
+row("w6/get_off", W6, "get_key() LATERAL, routerkeys.transactional off", "us/call", "routerkeys")
+row("w6/get_on", W6, "get_key() LATERAL, on (the default)", "us/call", "routerkeys", "w6/get_off")
+row("w6/trig_off", W6, "create from the row trigger, one INSERT, off", "us/call", "routerkeys")
+row("w6/trig_on", W6, "create from the row trigger, one INSERT, on", "us/call", "routerkeys",
+    "w6/trig_off")
+row("w6/upd_off", W6, "update_key(), a transaction each, off", "us/call", "routerkeys")
+row("w6/upd_on", W6, "update_key(), a transaction each, on: GET, PATCH at commit", "us/call",
+    "routerkeys", "w6/upd_off")
 
 row("w5/rawc", W5, "raw C (rawc cold)", "ms", "rawc")
 row("w5/psql1", W5, "psql -c 'SELECT 1' (baseline)", "ms", "routerkeys", "w5/rawc")
@@ -554,7 +565,61 @@ def w5(rnd):
             record(key, lambda a=argv, e=expect_out: wall_ms(a, e))
 
 
-WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5)]
+def timed_session(work, warm, before=()):
+    """Times a statement that may commit (a CALL) from here, in a new backend after warm."""
+    with Session() as s:
+        for stmt in before:
+            s.query(stmt)
+        s.query(warm)
+        t0 = time.monotonic()
+        s.query(work)
+        ms = (time.monotonic() - t0) * 1000
+    return {"ms": ms, "n": N_TX, "mem_kb": 0, "cpu_ms": None, "wait_ms": None}
+
+
+def w6(rnd):
+    """What the transaction semantics cost: the same calls with routerkeys.transactional
+    off and on. A get only looks at the (empty) list of effects; a create is remembered;
+    an update reads the key first and sends its PATCH at commit."""
+    stub_reset()
+    key_id = stub_seed(10)
+    per_call = 1000 / N_TX
+    get = (f"SELECT count(*) FROM generate_series(1, {N_TX}) g, "
+           f"LATERAL routerkeys.get_key({lit(key_id)} || left(g::text, 0))")
+    warm = f"SELECT count(*) FROM routerkeys.get_key({lit(key_id)})"
+    runs = itertools.count()
+
+    def setting(on):
+        return [f"SET routerkeys.transactional = {'on' if on else 'off'}"]
+
+    def trig(on):
+        def run():
+            rows = (f"SELECT g, 'w6-{next(runs)}-' || g FROM generate_series(1, {N_TX}) g")
+            return scaled(time_sql(f"INSERT INTO bench.tenants (id, name) {rows}", warm,
+                                   expect=N_TX, before=setting(on) +
+                                   ["TRUNCATE bench.tenants, bench.tenant_tokens"]), per_call)
+        return run
+
+    def upd(on):
+        return lambda: scaled(timed_session(f"CALL bench.update_loop({lit(key_id)}, {N_TX})",
+                                            warm, before=setting(on)), per_call)
+
+    steps = [
+        ("w6/get_off", lambda: scaled(time_sql(get, warm, expect=N_TX, before=setting(False)),
+                                      per_call)),
+        ("w6/get_on", lambda: scaled(time_sql(get, warm, expect=N_TX, before=setting(True)),
+                                     per_call)),
+        ("w6/trig_off", trig(False)),
+        ("w6/trig_on", trig(True)),
+        ("w6/upd_off", upd(False)),
+        ("w6/upd_on", upd(True)),
+    ]
+    for key, fn in rotate(steps, rnd):
+        record(key, fn)
+    stub_reset()
+
+
+WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5), ("W6", w6)]
 if os.environ.get("RK_BENCH_WORKLOADS"):
     WORKLOADS = [w for w in WORKLOADS if w[0] in os.environ["RK_BENCH_WORKLOADS"].split(",")]
 

@@ -86,6 +86,17 @@ BEGIN
 END
 $$;
 
+-- W6: updates of one key, each in a transaction of its own.
+CREATE PROCEDURE bench.update_loop(key_id text, times int)
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..times LOOP
+        PERFORM routerkeys.update_key(key_id, active => i % 2 = 0);
+        COMMIT;
+    END LOOP;
+END
+$$;
+
 -- W3: a key per tenant, from a row trigger, exactly as in the README.
 CREATE TABLE bench.tenants (
     id     int PRIMARY KEY,
