@@ -587,6 +587,8 @@ remove_lost_create(const RkConfig *config, const char *name, TimestampTz since_l
 	}
 	if (outcome->kind != RK_OUTCOME_DONE)
 		return RK_LOOKUP_UNSURE;
+	if (ours == NIL)
+		return RK_LOOKUP_CLEAN;
 
 	learn_clock(config, &clock, budget, stats);
 	since = since_local + clock.offset_low_us;
@@ -664,7 +666,6 @@ void
 rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
 					bool with_attrs, RkOutcome *outcomes, RkBudget *budget, RkStats *stats)
 {
-	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
 	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
 	int		   *index = palloc(sizeof(int) * Max(n, 1));
 	TimestampTz *first_sent = palloc(sizeof(TimestampTz) * Max(n, 1));
@@ -673,9 +674,8 @@ rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkK
 	for (int i = 0; i < n; i++)
 	{
 		lock_name(config, args[i].name);
-		requests[i] = new_request("POST", pstrdup(config->dialect->create_path),
-								  config->dialect->create_body(&args[i]), RK_RESEND_UNSENT);
-		pending[i] = requests[i];
+		pending[i] = new_request("POST", pstrdup(config->dialect->create_path),
+								 config->dialect->create_body(&args[i]), RK_RESEND_UNSENT);
 		index[i] = i;
 		first_sent[i] = 0;
 	}
