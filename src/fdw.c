@@ -40,6 +40,10 @@
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -438,6 +442,27 @@ scan_cost(double requests, double rows)
 }
 
 /*
+ * A path of the scan: one request to start, total cost as given, no
+ * pathkeys.  create_foreignscan_path took fdw_restrictinfo from PostgreSQL
+ * 17 on, and disabled_nodes from 18 on.
+ */
+static ForeignPath *
+scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost total,
+		  Relids required_outer)
+{
+#if PG_VERSION_NUM >= 180000
+	return create_foreignscan_path(root, baserel, NULL, rows, 0, RK_REQUEST_COST, total,
+								   NIL, required_outer, NULL, NIL, NIL);
+#elif PG_VERSION_NUM >= 170000
+	return create_foreignscan_path(root, baserel, NULL, rows, RK_REQUEST_COST, total,
+								   NIL, required_outer, NULL, NIL, NIL);
+#else
+	return create_foreignscan_path(root, baserel, NULL, rows, RK_REQUEST_COST, total,
+								   NIL, required_outer, NULL, NIL);
+#endif
+}
+
+/*
  * EquivalenceClass callback: matches members that are the id column.
  */
 static bool
@@ -491,11 +516,8 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, RkRelInfo *info)
 		required_outer = bms_del_member(required_outer, baserel->relid);
 		if (bms_is_empty(required_outer))
 			continue;
-		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL,
-										 1,
-										 RK_REQUEST_COST, scan_cost(1, 1),
-										 NIL, required_outer, NULL, NIL));
+		add_path(baserel, (Path *) scan_path(root, baserel, 1, scan_cost(1, 1),
+											 required_outer));
 	}
 }
 
@@ -507,10 +529,8 @@ rkGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	RkRelInfo  *info = (RkRelInfo *) baserel->fdw_private;
 
-	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 RK_REQUEST_COST, scan_cost(info->requests, info->remote_rows),
-									 NIL, NULL, NULL, NIL));
+	add_path(baserel, (Path *) scan_path(root, baserel, baserel->rows,
+										 scan_cost(info->requests, info->remote_rows), NULL));
 	add_parameterized_paths(root, baserel, info);
 }
 

@@ -486,13 +486,39 @@ number_value(json_object *value, bool *ok, char **problem)
 }
 
 /*
+ * A jsonb being built.  PostgreSQL 19 keeps the state and the finished value
+ * in a JsonbInState; before, pushJsonbValue returned the value as it
+ * finished.
+ */
+#if PG_VERSION_NUM >= 190000
+typedef JsonbInState RkJsonbBuild;
+
+static void
+push(RkJsonbBuild *build, JsonbIteratorToken token, JsonbValue *value)
+{
+	pushJsonbValue(build, token, value);
+}
+#else
+typedef struct RkJsonbBuild
+{
+	JsonbParseState *parseState;
+	JsonbValue *result;
+} RkJsonbBuild;
+
+static void
+push(RkJsonbBuild *build, JsonbIteratorToken token, JsonbValue *value)
+{
+	build->result = pushJsonbValue(&build->parseState, token, value);
+}
+#endif
+
+/*
  * Adds a JSON value to a jsonb being built, as an object member's value or
- * an array element.  Returns the finished value when it closes the
- * outermost container.  False in *ok (with *problem) for what jsonb cannot
+ * an array element.  False in *ok (with *problem) for what jsonb cannot
  * hold.
  */
-static JsonbValue *
-push_json(JsonbParseState **state, json_object *value, JsonbIteratorToken token,
+static void
+push_json(RkJsonbBuild *build, json_object *value, JsonbIteratorToken token,
 		  bool *ok, char **problem)
 {
 	JsonbValue	v;
@@ -522,7 +548,7 @@ push_json(JsonbParseState **state, json_object *value, JsonbIteratorToken token,
 			v.val.string.len = strlen(v.val.string.val);
 			break;
 		case json_type_object:
-			pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+			push(build, WJB_BEGIN_OBJECT, NULL);
 			{
 				json_object_object_foreach(value, name, member)
 				{
@@ -537,18 +563,20 @@ push_json(JsonbParseState **state, json_object *value, JsonbIteratorToken token,
 						k.val.string.val = "";
 					}
 					k.val.string.len = strlen(k.val.string.val);
-					pushJsonbValue(state, WJB_KEY, &k);
-					push_json(state, member, WJB_VALUE, ok, problem);
+					push(build, WJB_KEY, &k);
+					push_json(build, member, WJB_VALUE, ok, problem);
 				}
 			}
-			return pushJsonbValue(state, WJB_END_OBJECT, NULL);
+			push(build, WJB_END_OBJECT, NULL);
+			return;
 		case json_type_array:
-			pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+			push(build, WJB_BEGIN_ARRAY, NULL);
 			for (size_t i = 0; i < json_object_array_length(value); i++)
-				push_json(state, json_object_array_get_idx(value, i), WJB_ELEM, ok, problem);
-			return pushJsonbValue(state, WJB_END_ARRAY, NULL);
+				push_json(build, json_object_array_get_idx(value, i), WJB_ELEM, ok, problem);
+			push(build, WJB_END_ARRAY, NULL);
+			return;
 	}
-	return pushJsonbValue(state, token, &v);
+	push(build, token, &v);
 }
 
 /*
@@ -558,12 +586,13 @@ push_json(JsonbParseState **state, json_object *value, JsonbIteratorToken token,
 bool
 rk_json_to_jsonb(json_object *value, Jsonb **out, char **problem)
 {
-	JsonbParseState *state = NULL;
+	RkJsonbBuild build;
 	bool		ok = true;
-	JsonbValue *result = push_json(&state, value, WJB_VALUE, &ok, problem);
 
+	memset(&build, 0, sizeof(build));
+	push_json(&build, value, WJB_VALUE, &ok, problem);
 	if (ok)
-		*out = JsonbValueToJsonb(result);
+		*out = JsonbValueToJsonb(build.result);
 	return ok;
 }
 

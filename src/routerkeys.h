@@ -373,7 +373,11 @@ extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_ti
 extern double rk_http_parse_retry_after(const char *value, time_t now);
 
 /* in errors.c */
+#if PG_VERSION_NUM >= 180000
+extern pg_noreturn void rk_error_raise(const RkConfig *config, const RkOutcome *outcome);
+#else
 extern void rk_error_raise(const RkConfig *config, const RkOutcome *outcome) pg_attribute_noreturn();
+#endif
 extern void rk_error_warn(const RkConfig *config, const RkOutcome *outcome);
 
 /* in rows.c */
