@@ -66,6 +66,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 /* Planner costs: one round trip to the service, and one key received. */
 #define RK_REQUEST_COST 1000.0

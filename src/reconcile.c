@@ -35,6 +35,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(routerkeys_reconcile);
 
@@ -102,9 +103,11 @@ read_local_ids(const RkReconcile *r)
 	{
 		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		char		key[RK_MAX_KEY_ID_BYTES + 1] = {0};
+		RkLocalId  *entry;
 
 		strlcpy(key, id, sizeof(key));
-		(void) hash_search(ids, key, HASH_ENTER, NULL);
+		entry = hash_search(ids, key, HASH_ENTER, NULL);
+		entry->seen = false;
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return ids;
