@@ -390,8 +390,8 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
  * (RFC 9110, 10.2.3), relative to now.  Returns the seconds to wait (0 for
  * a date in the past), or -1 when the value is neither.
  */
-double
-rk_http_parse_retry_after(const char *value, time_t now)
+static double
+parse_retry_after(const char *value, time_t now)
 {
 	size_t		len = strlen(value);
 	double		seconds = 0;
@@ -450,7 +450,7 @@ header_callback(char *data, size_t size, size_t nmemb, void *userp)
 	char		value[128];
 
 	if (header_value(data, n, "retry-after:", value, sizeof(value)))
-		t->retry_after = rk_http_parse_retry_after(value, time(NULL));
+		t->retry_after = parse_retry_after(value, time(NULL));
 	else if (header_value(data, n, "date:", value, sizeof(value)))
 		t->date = curl_getdate(value, NULL);
 	return n;

@@ -383,8 +383,8 @@ rk_json_read(const char *body, size_t len, RkJsonReader reader, void *arg, char 
  * Whether text is a JSON number (the grammar of RFC 8259), with an
  * exponent numeric can hold.
  */
-bool
-rk_json_valid_number(const char *text)
+static bool
+valid_number(const char *text)
 {
 	const char *problem;
 	bool		is_int;
@@ -476,7 +476,7 @@ number_value(json_object *value, bool *ok, char **problem)
 {
 	const char *text = json_object_get_string(value);
 
-	if (!rk_json_valid_number(text))
+	if (!valid_number(text))
 	{
 		*ok = false;
 		*problem = pstrdup("A number of the answer is not a JSON number.");

@@ -355,9 +355,6 @@ extern RkConfig *rk_options_copy(const RkConfig *config);
 extern int	rk_options_int(List *options, const char *name);
 extern const RkDialect *rk_options_dialect(ForeignServer *server);
 
-/* in json.c */
-extern bool rk_json_valid_number(const char *text);
-
 /* in dialect_orq.c */
 extern const RkDialect rk_dialect_orq;
 extern void rk_dialect_append_escaped(StringInfo buf, const char *text);
@@ -370,7 +367,6 @@ extern bool rk_http_url_acceptable(const char *url, const char **reason);
 extern void rk_http_clock(const RkConfig *config, RkClock *clock);
 extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_time,
 								  TimestampTz sent, TimestampTz received);
-extern double rk_http_parse_retry_after(const char *value, time_t now);
 
 /* in errors.c */
 #if PG_VERSION_NUM >= 180000

@@ -35,15 +35,8 @@ show() {
     head -n 40 "$1" | sed 's/^/#   /'
 }
 
-ok() {
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then
-        echo "ok $n - $2"
-    else
-        failed=$((failed + 1))
-        echo "not ok $n - $2"
-    fi
-}
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 # Runs SQL in the test database; output (stdout and stderr) to the file $1.
 sql_to() {
@@ -63,10 +56,6 @@ no_key_in() {
         fi
     done
     ok "$hits" "no provisioning key in $what"
-}
-
-fault() {
-    curl -s -m 5 -X POST "$RK_STUB_URL/__admin/faults" -d "$1" >/dev/null
 }
 
 echo "1..17"

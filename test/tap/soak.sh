@@ -28,22 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() {
-    n=$((n + 1))
-    if [ "$1" = 0 ]; then
-        echo "ok $n - $2"
-    else
-        failed=$((failed + 1))
-        echo "not ok $n - $2"
-    fi
-}
+# shellcheck source=common.bash
+. "$(dirname "$0")/common.bash"
 
 q() {
     psql -X -q -A -t -d "$DB" -c "$1" 2>&1
-}
-
-fault() {
-    curl -s -m 5 -X POST "$RK_STUB_URL/__admin/faults" -d "$1" >/dev/null
 }
 
 # Waits until the server accepts connections again (after the crash), at most 30 s.
