@@ -14,6 +14,8 @@ OBJS = \
 	src/followup.o \
 	src/xact.o \
 	src/reconcile.o \
+	src/outbox.o \
+	src/worker.o \
 	src/functions.o \
 	src/fdw.o
 DATA = $(wildcard sql/routerkeys--*.sql)
@@ -42,6 +44,9 @@ all install:
 else
 include $(PGXS)
 endif
+
+# PGXS knows nothing of headers: every object depends on the project's own.
+$(OBJS): src/routerkeys.h src/json.h
 
 # The stub of the provisioning API used by the tests, the demo and the benchmark.
 STUB_SRCS = $(wildcard test/stub/*.c)

@@ -153,6 +153,128 @@ CREATE VIEW routerkeys.keys AS
 COMMENT ON VIEW routerkeys.keys
 IS 'every router key of the default server, for joins and reports';
 
+-- Durable provisioning: intents written in the caller's transaction, applied after
+-- commit by the background worker.  The table is the extension's own: no role but its
+-- owner may touch it; roles enqueue through the functions below and read their own
+-- intents through routerkeys.outbox.
+CREATE TABLE routerkeys.intent (
+    id              bigserial PRIMARY KEY,
+    enqueued_at     timestamptz NOT NULL DEFAULT now(),
+    enqueued_by     regrole NOT NULL,
+    server          name NOT NULL,
+    operation       text NOT NULL
+                    CHECK (operation IN ('create', 'update', 'delete', 'check')),
+    key_name        text,
+    key_id          text,
+    arguments       jsonb NOT NULL DEFAULT '{}',
+    target          regclass,
+    target_key      jsonb,
+    key_column      name,
+    deliver_to      text,
+    state           text NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'sending', 'done', 'dead', 'cancelled')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    uncertain       boolean NOT NULL DEFAULT false,
+    settle_at       timestamptz,
+    last_sqlstate   text,
+    last_message    text,
+    result_key_id   text,
+    done_at         timestamptz,
+    CHECK (key_name IS NOT NULL OR key_id IS NOT NULL)
+);
+
+CREATE INDEX intent_open ON routerkeys.intent (next_attempt_at)
+    WHERE state IN ('pending', 'sending');
+CREATE INDEX intent_settle ON routerkeys.intent (settle_at)
+    WHERE settle_at IS NOT NULL;
+CREATE INDEX intent_key_name ON routerkeys.intent (server, key_name, id);
+CREATE INDEX intent_key_id ON routerkeys.intent (server, key_id, id);
+
+COMMENT ON TABLE routerkeys.intent
+IS 'the outbox: one row per intent to create, update or delete a router key, applied after commit by the routerkeys worker';
+
+SELECT pg_catalog.pg_extension_config_dump('routerkeys.intent', '');
+SELECT pg_catalog.pg_extension_config_dump('routerkeys.intent_id_seq', '');
+REVOKE ALL ON routerkeys.intent FROM PUBLIC;
+REVOKE ALL ON SEQUENCE routerkeys.intent_id_seq FROM PUBLIC;
+
+CREATE VIEW routerkeys.outbox WITH (security_barrier) AS
+    SELECT id, enqueued_at, enqueued_by, server, operation, key_name, key_id, arguments,
+           target, target_key, key_column, deliver_to, state, attempts, next_attempt_at,
+           last_sqlstate, last_message, result_key_id, done_at
+    FROM routerkeys.intent
+    WHERE pg_catalog.pg_has_role(enqueued_by, 'MEMBER');
+
+COMMENT ON VIEW routerkeys.outbox
+IS 'the intents of the roles the current role is a member of, with their state, attempts, last error and resulting key id';
+
+GRANT SELECT ON routerkeys.outbox TO PUBLIC;
+
+CREATE FUNCTION routerkeys.enqueue_create(
+    name            text,
+    expires_at      timestamptz DEFAULT NULL,
+    project_id      text DEFAULT NULL,
+    permission_mode text DEFAULT NULL,
+    deliver_to      regprocedure DEFAULT NULL,
+    context         jsonb DEFAULT NULL,
+    server          name DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'routerkeys_enqueue_create'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.enqueue_create(text, timestamptz, text, text, regprocedure, jsonb, name)
+IS 'enqueues the creation of a router key, made after commit by the worker; deliver_to(context jsonb, key_id text, token text) receives its token';
+
+CREATE FUNCTION routerkeys.enqueue_update(
+    key_id     text DEFAULT NULL,
+    key_name   text DEFAULT NULL,
+    active     boolean DEFAULT NULL,
+    new_name   text DEFAULT NULL,
+    expires_at timestamptz DEFAULT NULL,
+    server     name DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'routerkeys_enqueue_update'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.enqueue_update(text, text, boolean, text, timestamptz, name)
+IS 'enqueues a change of a router key (given by id, or by the name an enqueued create gives it), made after commit by the worker';
+
+CREATE FUNCTION routerkeys.enqueue_delete(
+    key_id   text DEFAULT NULL,
+    key_name text DEFAULT NULL,
+    server   name DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'routerkeys_enqueue_delete'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.enqueue_delete(text, text, name)
+IS 'enqueues the deletion of a router key (given by id, or by the name an enqueued create gives it), made after commit by the worker';
+
+CREATE FUNCTION routerkeys.provision()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'routerkeys_provision'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.provision()
+IS 'row trigger for tenant tables: enqueues a key''s create on INSERT, disable or enable when the suspend column changes, delete on DELETE; arguments name=<template> [key_column=…] [suspended=… | active=…] [server=…] [deliver_to=…] [permission_mode=…] [project_id=…]';
+
+CREATE FUNCTION routerkeys.retry(intent bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'routerkeys_retry'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.retry(bigint)
+IS 'makes a dead or cancelled intent pending again, with its attempts reset; false when it was neither';
+
+CREATE FUNCTION routerkeys.cancel(intent bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'routerkeys_cancel'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION routerkeys.cancel(bigint)
+IS 'cancels a pending or dead intent; false when it is done or cancelled already';
+
 -- Every role may call the functions; what a call may do is decided by USAGE on the
 -- server and the role's user mapping, as for any foreign server.
 GRANT USAGE ON SCHEMA routerkeys TO PUBLIC;

@@ -180,6 +180,22 @@ hint_of(const RkConfig *config, const RkOutcome *outcome)
 }
 
 /*
+ * The primary message of an outcome.
+ */
+static char *
+message_of(const RkConfig *config, const RkOutcome *outcome)
+{
+	const RkFailureReport *r = report_of(outcome->failure);
+
+	if (r->args == RK_ARGS_SERVER_STATUS)
+		return psprintf(r->message, config->servername, outcome->status);
+	if (r->args == RK_ARGS_KEY_SERVER)
+		return psprintf(r->message, outcome->key_id != NULL ? outcome->key_id : "",
+						config->servername);
+	return psprintf(r->message, config->servername);
+}
+
+/*
  * Reports an outcome at elevel (ERROR or WARNING).
  */
 static void
@@ -188,15 +204,10 @@ report(const RkConfig *config, const RkOutcome *outcome, int elevel)
 	const RkFailureReport *r = report_of(outcome->failure);
 	char	   *detail = detail_of(config, outcome);
 	char	   *hint = hint_of(config, outcome);
-	const char *key_id = outcome->key_id != NULL ? outcome->key_id : "";
 
 	ereport(elevel,
 			(errcode(r->sqlstate),
-			 r->args == RK_ARGS_SERVER_STATUS ?
-			 errmsg(r->message, config->servername, outcome->status) :
-			 r->args == RK_ARGS_KEY_SERVER ?
-			 errmsg(r->message, key_id, config->servername) :
-			 errmsg(r->message, config->servername),
+			 errmsg_internal("%s", message_of(config, outcome)),
 			 detail != NULL ? errdetail_internal("%s", detail) : 0,
 			 hint != NULL ? errhint("%s", hint) : 0,
 			 outcome->path != NULL ?
@@ -221,4 +232,19 @@ void
 rk_error_warn(const RkConfig *config, const RkOutcome *outcome)
 {
 	report(config, outcome, WARNING);
+}
+
+/*
+ * An outcome as data, for the worker to record: its SQLSTATE and its
+ * message followed by its detail, redacted as a report would be.
+ */
+void
+rk_error_describe(const RkConfig *config, const RkOutcome *outcome, char **sqlstate,
+				  char **message)
+{
+	char	   *detail = detail_of(config, outcome);
+
+	*sqlstate = pstrdup(unpack_sql_state(report_of(outcome->failure)->sqlstate));
+	*message = detail != NULL ? psprintf("%s: %s", message_of(config, outcome), detail) :
+		message_of(config, outcome);
 }

@@ -927,6 +927,17 @@ interruptible_sleep(int64 ms)
 }
 
 /*
+ * Makes sure the connection cache entry of a configuration exists.  Making
+ * one reads the catalog caches, so a caller that is to send outside a
+ * transaction (the worker) calls this in one first.
+ */
+void
+rk_http_prepare(const RkConfig *config)
+{
+	(void) get_connection(config);
+}
+
+/*
  * Performs requests against the configured server, concurrently, under the
  * one retry policy: a request is attempted again when may_resend allows it,
  * it has made at most max_retries attempts beyond its first (attempts

@@ -29,6 +29,7 @@
  */
 #include "routerkeys.h"
 
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -489,7 +490,8 @@ name_lock_tag(LOCKTAG *tag, const RkConfig *config, const char *name)
 
 /*
  * Takes the advisory lock that serializes the creates of one name on one
- * server within this database, until the end of the transaction.
+ * server within this database: until the end of the transaction, or,
+ * outside one (the worker), until unlock_name.
  */
 static void
 lock_name(const RkConfig *config, const char *name)
@@ -497,7 +499,21 @@ lock_name(const RkConfig *config, const char *name)
 	LOCKTAG		tag;
 
 	name_lock_tag(&tag, config, name);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	(void) LockAcquire(&tag, ExclusiveLock, !IsTransactionState(), false);
+}
+
+/*
+ * Releases the lock of lock_name when it was taken outside a transaction.
+ */
+static void
+unlock_name(const RkConfig *config, const char *name)
+{
+	LOCKTAG		tag;
+
+	if (IsTransactionState())
+		return;
+	name_lock_tag(&tag, config, name);
+	(void) LockRelease(&tag, ExclusiveLock, true);
 }
 
 /*
@@ -733,4 +749,36 @@ rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkK
 		}
 		npending = nagain;
 	}
+	for (int i = 0; i < n; i++)
+		unlock_name(config, args[i].name);
+}
+
+/*
+ * The keys of exactly this name that the service created at or after
+ * since (on its clock; 0: any time), as a list of RkKey *.  Returns NIL
+ * with *outcome when the listing failed.
+ */
+List *
+rk_keys_named(const RkConfig *config, const char *name, TimestampTz since,
+			  RkOutcome *outcome, RkBudget *budget)
+{
+	RkListFilter filter = {.search = name, .skip_attrs = true};
+	RkLister   *lister = rk_keys_list_start(config, &filter, budget, NULL);
+	List	   *named = NIL;
+	RkPage		page;
+
+	while (rk_keys_list_next(lister, CurrentMemoryContext, &page, outcome))
+	{
+		for (int i = 0; i < page.nkeys; i++)
+		{
+			RkKey	   *key = &page.keys[i];
+
+			if (key->name == NULL || strcmp(key->name, name) != 0)
+				continue;
+			if (since != 0 && key->created_at != NULL && rk_rows_timestamp(key->created_at) < since)
+				continue;
+			named = lappend(named, key);
+		}
+	}
+	return outcome->kind == RK_OUTCOME_DONE ? named : NIL;
 }

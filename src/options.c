@@ -83,6 +83,8 @@ static const RkOption rk_options[] = {
 	{"page_size", RK_ON_SERVER, RK_OPT_INT, 1, 200, 100, false, false},
 	{"max_response_bytes", RK_ON_SERVER, RK_OPT_INT, 1024, 1073741824, 16777216, false, false},
 	{"ca_file", RK_ON_SERVER, RK_OPT_PATH, 0, 0, 0, true, false},
+	{"max_concurrency", RK_ON_SERVER, RK_OPT_INT, 1, 256, 16, false, false},
+	{"max_attempts", RK_ON_SERVER, RK_OPT_INT, 1, 1000, 10, false, false},
 	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1, false, false},
 	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000, false, false},
 	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0, false, true},
@@ -721,6 +723,8 @@ build_config(ForeignServer *server, Oid userid)
 	config->retry_max_wait_ms = rk_options_int(server->options, "retry_max_wait_ms");
 	config->page_size = rk_options_int(server->options, "page_size");
 	config->max_response_bytes = rk_options_int(server->options, "max_response_bytes");
+	config->max_concurrency = rk_options_int(server->options, "max_concurrency");
+	config->max_attempts = rk_options_int(server->options, "max_attempts");
 
 	/* The url is joined with paths that start with a slash. */
 	while (config->url != NULL && config->url[0] != '\0' &&

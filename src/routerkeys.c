@@ -11,6 +11,8 @@
  */
 #include "routerkeys.h"
 
+#include <limits.h>
+
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -44,7 +46,17 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomIntVariable("routerkeys.settle_delay",
+							"Time after which the worker looks up the name of a create that timed out.",
+							"The service may carry a create out after the client gave up; a key of that name that no intent made is deleted when this has passed.",
+							&rk_worker_settle_ms,
+							600000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("routerkeys");
 
 	rk_http_init();
+	rk_worker_register_launcher();
 }

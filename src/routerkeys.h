@@ -65,6 +65,8 @@ typedef struct RkConfig
 	int			retry_max_wait_ms;	/* total time one call waits between attempts */
 	int			page_size;
 	int64		max_response_bytes;
+	int			max_concurrency;	/* the worker's requests in flight at once */
+	int			max_attempts;	/* the worker's attempts at an intent */
 	char	   *ca_file;		/* NULL: the system's trust store */
 	char	   *provisioning_key;
 	const char *key_option;		/* the mapping option the key came from */
@@ -282,6 +284,59 @@ typedef struct RkOutcome
 
 typedef struct RkLister RkLister;
 
+/* What an intent of the outbox asks for. */
+typedef enum RkIntentOp
+{
+	RK_INTENT_CREATE,
+	RK_INTENT_UPDATE,
+	RK_INTENT_DELETE,
+	RK_INTENT_CHECK				/* a follow-up: remove keys of a name nobody holds */
+} RkIntentOp;
+
+/* What came of an attempt at an intent, for the outbox to record. */
+typedef enum RkIntentEnd
+{
+	RK_INTENT_DONE,
+	RK_INTENT_AGAIN,			/* try again at retry_at */
+	RK_INTENT_DEAD				/* retrying will not help, or out of attempts */
+} RkIntentEnd;
+
+/*
+ * One intent as the worker works on it: what the outbox holds, then what
+ * the attempt came to.  Strings are palloc'd; the token is wiped once
+ * delivered.
+ */
+typedef struct RkIntent
+{
+	int64		id;
+	RkIntentOp	op;
+	Oid			role;			/* enqueued_by: the worker acts as this role */
+	char	   *server;
+	char	   *key_name;
+	char	   *key_id;			/* given, or what the last done create of key_name made */
+	RkCreateArgs create;
+	RkUpdateArgs update;
+	TimestampTz enqueued_at;
+	TimestampTz since;			/* a check: on the service's clock; 0: enqueued_at */
+	bool		uncertain;		/* a key of key_name nobody holds may exist */
+	bool		settling;		/* a look-up of an intent that is over (settle_at) */
+	int			attempts;
+	Oid			target;			/* where the key id goes, or InvalidOid */
+	char	   *target_key;		/* the row there, JSON */
+	char	   *key_column;
+	char	   *deliver_to;		/* the token delivery function, or NULL */
+	RkConfig   *config;			/* NULL when it could not be had: see end */
+	List	   *keep_ids;		/* keys of key_name that done creates made */
+
+	RkIntentEnd end;
+	TimestampTz retry_at;
+	bool		may_appear;		/* a create timed out: a key may appear later */
+	char	   *sqlstate;
+	char	   *message;
+	char	   *result_key_id;
+	char	   *token;
+} RkIntent;
+
 /* The columns of routerkeys.key, in order; routerkeys.created_key adds token. */
 typedef enum RkColumn
 {
@@ -363,6 +418,7 @@ extern void rk_dialect_append_escaped(StringInfo buf, const char *text);
 extern void rk_http_init(void);
 extern void rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests,
 							RkBudget *budget);
+extern void rk_http_prepare(const RkConfig *config);
 extern bool rk_http_url_acceptable(const char *url, const char **reason);
 extern void rk_http_clock(const RkConfig *config, RkClock *clock);
 extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_time,
@@ -375,6 +431,8 @@ extern pg_noreturn void rk_error_raise(const RkConfig *config, const RkOutcome *
 extern void rk_error_raise(const RkConfig *config, const RkOutcome *outcome) pg_attribute_noreturn();
 #endif
 extern void rk_error_warn(const RkConfig *config, const RkOutcome *outcome);
+extern void rk_error_describe(const RkConfig *config, const RkOutcome *outcome,
+							  char **sqlstate, char **message);
 
 /* in rows.c */
 extern int	rk_rows_column_index(const char *name);
@@ -402,6 +460,8 @@ extern void rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args
 								RkBudget *budget, RkStats *stats);
 extern void rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
 						   RkKey *key, RkOutcome *outcome, RkBudget *budget, RkStats *stats);
+extern List *rk_keys_named(const RkConfig *config, const char *name, TimestampTz since,
+						   RkOutcome *outcome, RkBudget *budget);
 extern void rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome,
 						   RkBudget *budget, RkStats *stats);
 
@@ -412,6 +472,7 @@ extern void rk_followup_note_delete(const RkConfig *config, const char *id);
 
 /* in xact.c */
 extern bool rk_transactional;
+extern void rk_xact_wake_worker(void);
 extern void rk_xact_created(const RkConfig *config, const char *id);
 extern bool rk_xact_overlay(const RkConfig *config, RkKey *key);
 extern void rk_xact_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
@@ -419,5 +480,19 @@ extern void rk_xact_update(const RkConfig *config, const char *id, const RkUpdat
 						   RkBudget *budget, RkStats *stats);
 extern void rk_xact_delete(const RkConfig *config, const char *id, const RkKey *current,
 						   RkOutcome *outcome, RkBudget *budget, RkStats *stats);
+
+/* in outbox.c */
+extern bool rk_outbox_exists(void);
+extern void rk_outbox_recover(void);
+extern List *rk_outbox_claim(int limit, List *paused_servers);
+extern void rk_outbox_record(RkIntent *intent);
+extern TimestampTz rk_outbox_next_due(void);
+extern List *rk_outbox_known_ids(const char *server, const char *key_name);
+
+/* in worker.c */
+extern int	rk_worker_settle_ms;
+extern void rk_worker_register_launcher(void);
+extern void rk_worker_wake(void);
+extern TimestampTz rk_worker_backoff(int attempts);
 
 #endif							/* ROUTERKEYS_H */

@@ -66,6 +66,7 @@ typedef struct RkEffect
 
 static List *effects = NIL;		/* in registration order, in xact_cxt */
 static List *configs = NIL;		/* the RkConfig copies effects use, in xact_cxt */
+static bool wake_worker = false;	/* the transaction wrote intents */
 static MemoryContext xact_cxt = NULL;
 static MemoryContext undo_cxt = NULL;
 static bool callbacks_registered = false;
@@ -118,6 +119,19 @@ keep_config(const RkConfig *config)
 }
 
 /*
+ * Registers the transaction callbacks, once per backend.
+ */
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+	callbacks_registered = true;
+}
+
+/*
  * Remembers an effect of the current subtransaction.
  */
 static void
@@ -126,12 +140,7 @@ remember(RkEffectKind kind, const RkConfig *config, const char *id, const RkUpda
 	RkEffect   *effect;
 	MemoryContext oldcxt;
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(xact_callback, NULL);
-		RegisterSubXactCallback(subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	register_callbacks();
 	if (xact_cxt == NULL)
 		xact_cxt = AllocSetContextCreate(TopMemoryContext, "routerkeys transaction",
 										 ALLOCSET_SMALL_SIZES);
@@ -206,6 +215,18 @@ rk_xact_created(const RkConfig *config, const char *id)
 {
 	if (deferring())
 		remember(RK_EFFECT_CREATED, config, id, NULL);
+}
+
+/*
+ * Has the worker of this database woken when the transaction commits: it
+ * wrote intents.  (Should the subtransaction that wrote them abort, the
+ * worker merely finds nothing new.)
+ */
+void
+rk_xact_wake_worker(void)
+{
+	register_callbacks();
+	wake_worker = true;
 }
 
 /*
@@ -464,6 +485,7 @@ undo_levels(int level)
 static void
 forget_all(void)
 {
+	wake_worker = false;
 	effects = NIL;
 	configs = NIL;
 	if (xact_cxt != NULL)
@@ -496,8 +518,12 @@ xact_callback(XactEvent event, void *arg)
 			undo_levels(1);
 			forget_all();
 			break;
-		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_COMMIT:
+			if (wake_worker)
+				rk_worker_wake();
+			forget_all();
+			break;
+		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			forget_all();
 			break;
