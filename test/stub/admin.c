@@ -2,12 +2,18 @@
  *
  * admin.c
  *		The test-control API under /__admin: reset, seed, state, request
- *		log, run-time config and fault arming.
+ *		log, run-time config, fault arming and down periods.
  *
  * Admin requests need no token and are never logged, faulted or delayed
  * (http.c routes them here before any of that).  Every answer is JSON;
  * errors are {"error":"..."}.  This file owns no state of its own: it
- * calls into store.c, log.c, faults.c and config.c.
+ * calls into store.c, log.c, faults.c and config.c, and a down period is
+ * only asked for in the reply, for http.c to carry out once it is sent.
+ *
+ * POST /__admin/down {"seconds":N} (1..600) makes the stub a service that
+ * is down: once the answer is sent, every connection and the listening
+ * socket are closed, so connecting is refused, and N seconds later the
+ * stub listens again on the same address and port with all its state.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +26,7 @@
 #define MAX_SEED		1000000
 #define MAX_PREFIX		100
 #define MAX_LATENCY_MS	600000
+#define MAX_DOWN_SECONDS	600
 
 /* Answer an admin error: {"error":message}. */
 static void
@@ -360,6 +367,36 @@ admin_faults(RkRequest *req, RkReply *reply)
 	}
 }
 
+/*
+ * POST /__admin/down: answer {"ok":true,"seconds":N} and be down for N
+ * seconds once the answer is sent (http.c).  The answer closes its own
+ * connection as well.
+ */
+static void
+admin_down(RkRequest *req, RkReply *reply)
+{
+	json_object *body = admin_body(req, reply);
+	json_object *out;
+	int64_t		seconds = 0;
+	bool		valid;
+
+	if (body == NULL)
+		return;
+	valid = rk_json_int(rk_json_member(body, "seconds"), &seconds) &&
+		seconds >= 1 && seconds <= MAX_DOWN_SECONDS;
+	json_object_put(body);
+	if (!valid)
+	{
+		admin_error(reply, 400, "seconds must be an integer between 1 and 600");
+		return;
+	}
+	out = ok_object();
+	json_object_object_add(out, "seconds", json_object_new_int((int) seconds));
+	rk_reply_json(reply, 200, out);
+	rk_reply_header(reply, "Connection", "close");
+	reply->down_seconds = (int) seconds;
+}
+
 /* One admin route: path, the methods it takes, and its handler. */
 typedef struct AdminRoute
 {
@@ -403,7 +440,8 @@ static const AdminRoute routes[] = {
 	{"/__admin/state", "GET", route_state},
 	{"/__admin/log", "GET, DELETE", route_log},
 	{"/__admin/config", "GET, POST", admin_config},
-	{"/__admin/faults", "GET, POST, DELETE", admin_faults}
+	{"/__admin/faults", "GET, POST, DELETE", admin_faults},
+	{"/__admin/down", "POST", admin_down}
 };
 
 /* Is method one of the comma-separated methods? */

@@ -8,8 +8,9 @@
 #   RK_STUB_URL=http://127.0.0.1:PORT RK_STUB_BIN=test/stub/rkstub test/stub/check.sh
 # Prints TAP (the plan first) and exits 0 only when every check passes. It resets the stub
 # when it starts and leaves it reset, in the current generation, with no fault armed and no
-# added latency. A second stub (HTTPS) is started on a kernel-chosen loopback port and
-# killed on exit.
+# added latency. A second stub (HTTPS) and a third one (for POST /__admin/down, so that the
+# stub under test never goes away) are started on kernel-chosen loopback ports and killed
+# on exit.
 set -uo pipefail
 
 URL=${RK_STUB_URL:?RK_STUB_URL must name a running stub, e.g. http://127.0.0.1:8080}
@@ -29,6 +30,7 @@ results=$T/results
 n=0
 failed=0
 tls_pid=""
+down_pid=""
 interrupted=0
 
 # ---------------------------------------------------------------------------------------
@@ -184,10 +186,12 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 finish() {
     local rc=$?
     set +e
-    if [ -n "$tls_pid" ]; then
-        kill "$tls_pid" 2>/dev/null
-        wait "$tls_pid" 2>/dev/null
-    fi
+    local pid
+    for pid in "$tls_pid" "$down_pid"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
     AUTH='' MAXT=5 OUT=$T/abody api DELETE /__admin/faults
     AUTH='' MAXT=5 OUT=$T/abody api POST /__admin/config '{"generation":"current","latency_ms":0}'
     AUTH='' MAXT=10 OUT=$T/abody api POST /__admin/reset
@@ -1528,3 +1532,153 @@ end "https: the certificate is the one given (verification fails without the CA;
 kill "$tls_pid" 2>/dev/null
 wait "$tls_pid" 2>/dev/null
 tls_pid=""
+
+# ---------------------------------------------------------------------------------------
+# Down periods (POST /__admin/down), on a stub of their own: refused connections, a closed
+# kept-alive connection, the same port and all the state afterwards, and SIGTERM meanwhile.
+
+# now: seconds since the epoch, with a fraction.
+now() { date +%s.%N; }
+
+# since T: seconds elapsed since T (a now).
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.3f", a - b }'; }
+
+# proc_state PID: the state letter of a process (Z once it has exited), or nothing.
+proc_state() { awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null; }
+
+# read_answer FD: reads one HTTP answer with a Content-Length from FD into answer.
+read_answer() {
+    local line len=0
+    answer=""
+    IFS= read -r -t 5 -u "$1" line || return 1
+    answer=$line
+    while IFS= read -r -t 5 -u "$1" line && [ "$line" != $'\r' ]; do
+        case ${line,,} in content-length:*) len=${line#*:} len=${len//[!0-9]/} ;; esac
+    done
+    [ "$len" -gt 0 ] || return 0
+    IFS= read -r -t 5 -N "$len" -u "$1" line || return 1
+    answer+=$'\n'$line
+}
+
+begin
+dstub=$T/down
+mkdir -p "$dstub"
+"$BIN" --port 0 --port-file "$dstub/port" --quiet >"$dstub/out" 2>&1 &
+down_pid=$!
+for _ in $(seq 50); do
+    [ -s "$dstub/port" ] && break
+    sleep 0.1
+done
+dport=$(cat "$dstub/port" 2>/dev/null)
+want_that "the down stub wrote its port ($(cat "$dstub/out"))" [ -n "$dport" ]
+DURL=http://127.0.0.1:$dport
+for b in '{"seconds":0}' '{"seconds":"x"}' '{"seconds":601}' '{"seconds":1.5}' '{}' ''; do
+    URL=$DURL admin POST /__admin/down "$b"
+    want_that "$last: expected 400 {error} $(cat "$T/abody")" \
+        jq -e '.error | type == "string" and length > 0' "$T/abody" >/dev/null
+    want_that "$last: expected 400" [ "$acode" = 400 ]
+done
+URL=$DURL admin GET /__admin/down
+want_that "GET /__admin/down: expected 405, got $acode" [ "$acode" = 405 ]
+URL=$DURL admin GET /__admin/state
+want_that "still up after them: $acode" [ "$acode" = 200 ]
+end "down: seconds 0, \"x\", 601, 1.5 or none is 400 {error} and changes nothing; GET is 405"
+
+begin
+survivor=$(URL=$DURL mk survivor)
+want_that "created a key before going down: '$survivor'" [ -n "$survivor" ]
+URL=$DURL admin POST /__admin/config '{"unique_names":false}'
+URL=$DURL arm '{"path":"/v2/never","kind":"status","status":503,"count":-1}'
+URL=$DURL admin GET /__admin/state
+requests_before=$(aj .requests)
+ka=""
+answer=""
+if { exec {ka}<>"/dev/tcp/127.0.0.1/$dport"; } 2>"$T/err"; then
+    printf 'GET /__admin/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >&"$ka"
+    read_answer "$ka"
+fi
+ka_answered=0
+grep -q '"workspace_keys"' <<<"$answer" && ka_answered=1
+want_that "a kept-alive connection is answered before: ${answer:0:200} $(cat "$T/err")" \
+    [ "$ka_answered" = 1 ]
+URL=$DURL admin POST /__admin/down '{"seconds":2}'
+t_down=$(now)
+cp "$T/abody" "$T/body"
+want_code 200
+want '.ok == true and .seconds == 2'
+end "down: {\"seconds\":2} answers 200 {ok:true,seconds:2}"
+
+begin
+if [ "$ka_answered" = 1 ]; then
+    read -r -t 3 -N 1 -u "$ka" _
+    rc=$?
+    exec {ka}<&-
+    want_that "the kept-alive connection ends (read rc $rc: 1 is end of file, > 128 a timeout)" \
+        [ "$rc" = 1 ]
+else
+    problem "no kept-alive connection was open before the call"
+fi
+end "down: a kept-alive connection opened before the call is closed by the stub"
+
+begin
+curl -sS --max-time 3 -o /dev/null "$DURL/__admin/state" 2>"$T/err"
+rc=$?
+want_that "curl rc $rc, expected 7 (connection refused): $(cat "$T/err")" [ "$rc" = 7 ]
+curl -sS --max-time 3 -o /dev/null -H "Authorization: Bearer $VALID" "$DURL/v2/api-keys" 2>"$T/err"
+rc=$?
+want_that "curl rc $rc, expected 7 (connection refused): $(cat "$T/err")" [ "$rc" = 7 ]
+if command -v ss >/dev/null; then
+    want_that "nothing listens on port $dport: $(ss -Hltn "sport = :$dport")" \
+        [ -z "$(ss -Hltn "sport = :$dport" 2>/dev/null)" ]
+fi
+elapsed=$(since "$t_down")
+want_that "checked within the period (${elapsed}s after the call)" lt "$elapsed" 2
+end "down: while down, new connections are refused (curl exit 7), nothing listens"
+
+begin
+up=""
+deadline=$(($(date +%s) + 10))
+while [ "$(date +%s)" -le "$deadline" ]; do
+    if curl -s --max-time 1 -o /dev/null "$DURL/__admin/state"; then
+        up=$(since "$t_down")
+        break
+    fi
+    sleep 0.1
+done
+want_that "the stub answers again within 10 s of the period's end" [ -n "$up" ]
+want_that "it stayed down for the period (up again ${up}s after the call)" ge "${up:-0}" 1.8
+URL=$DURL admin GET /__admin/state
+cp "$T/abody" "$T/body"
+want '.keys == 1 and .faults_armed == 1 and .unique_names == false'
+want '.requests == $n' --argjson n "${requests_before:-null}"
+URL=$DURL api GET "/v2/api-keys/$survivor"
+want_code 200
+want '.id == $id and .name == "survivor"' --arg id "$survivor"
+end "down: after the period the stub listens again on the same port, its keys, config, faults and request log intact (up ${up}s after the call)"
+
+begin
+URL=$DURL admin POST /__admin/down '{"seconds":60}'
+want_that "down for 60 s answered $acode" [ "$acode" = 200 ]
+for _ in $(seq 20); do
+    curl -s --max-time 1 -o /dev/null "$DURL/__admin/state"
+    [ $? = 7 ] && break
+    sleep 0.05
+done
+t_term=$(now)
+kill -TERM "$down_pid" 2>/dev/null
+for _ in $(seq 30); do
+    case $(proc_state "$down_pid") in "" | Z) break ;; esac
+    sleep 0.1
+done
+stopped=$(since "$t_term")
+case $(proc_state "$down_pid") in
+    "" | Z)
+        wait "$down_pid"
+        rc=$?
+        down_pid=""
+        want_that "exit status $rc, expected 0 (the clean shutdown)" [ "$rc" = 0 ]
+        ;;
+    *) problem "still running ${stopped}s after SIGTERM" ;;
+esac
+want_that "stopped ${stopped}s after SIGTERM (< 1)" lt "$stopped" 1
+end "down: SIGTERM during a down period stops the stub at once, through its clean shutdown"

@@ -12,8 +12,9 @@
  *			 [--key valid=TOKEN] [--key disabled=TOKEN] [--key revoked=TOKEN]
  *
  * The signals are blocked before any thread starts and taken with
- * sigwait() here, so no handler ever runs inside a server thread.  The
- * certificate and key are read into memory and freed at exit.
+ * sigwait() here, so no handler ever runs inside a server thread; they
+ * stop the stub during a down period too (POST /__admin/down: http.c).
+ * The certificate and key are read into memory and freed at exit.
  *
  *-------------------------------------------------------------------------
  */
@@ -218,7 +219,6 @@ main(int argc, char **argv)
 {
 	Options		opts;
 	sigset_t	sigs;
-	struct MHD_Daemon *daemon;
 	char	   *cert = NULL;
 	char	   *key = NULL;
 	int			port = 0;
@@ -248,8 +248,7 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	daemon = rk_http_start(opts.host, opts.port, cert, key, &port);
-	if (daemon == NULL)
+	if (!rk_http_start(opts.host, opts.port, cert, key, &port))
 		return 1;
 	if (opts.port_file)
 		write_port_file(opts.port_file, port);
@@ -262,7 +261,7 @@ main(int argc, char **argv)
 	sigwait(&sigs, &sig);
 	if (!rk_quiet)
 		fprintf(stderr, "rkstub: signal %d, shutting down\n", sig);
-	rk_http_stop(daemon);
+	rk_http_stop();
 	rk_faults_clear();
 	rk_log_free();
 	rk_store_free();

@@ -9,8 +9,9 @@
  *
  *	- the key store (store.c) has one read/write lock; a caller that reads
  *	  RkKey objects holds it (rk_store_rdlock) for as long as it uses them;
- *	- the fault registry, the request log and the configuration each have
- *	  their own mutex, taken only inside their own functions;
+ *	- the fault registry, the request log, the configuration and the
+ *	  server's up/down state (http.c) each have their own mutex, taken only
+ *	  inside their own functions;
  *	- no function ever holds two of these locks at once, except that the
  *	  store lock may be held while a ULID or a token is generated (ids.c
  *	  keeps its state under that same lock).
@@ -175,6 +176,7 @@ typedef struct RkRequest
 	size_t		body_cap;
 	bool		body_too_large;
 	bool		started;
+	int			down_seconds;	/* its answer was queued with down_seconds */
 } RkRequest;
 
 /* How a reply's body reaches the wire. */
@@ -209,6 +211,7 @@ typedef struct RkReply
 	int			nheaders;
 	RkDelivery	delivery;
 	int			delay_ms;
+	int			down_seconds;	/* > 0: once sent, be down for so long */
 } RkReply;
 
 /* Error-body spellings (shared/API.md, "Errors"). */
@@ -284,6 +287,7 @@ extern bool rk_generation_parse(const char *s, RkGeneration *out);
 extern int64_t rk_now_us(void);
 extern void rk_sleep_ms(int ms);
 extern void rk_wake_sleepers(void);
+extern void rk_rearm_sleepers(void);
 extern void rk_format_time(int64_t us, char *buf, size_t buflen);
 extern bool rk_parse_time(const char *s, int64_t *us);
 extern void rk_http_date(time_t t, char *buf, size_t buflen);
@@ -414,9 +418,8 @@ extern void rk_log_free(void);
 extern void rk_admin_handle(RkRequest *req, RkReply *reply);
 
 /* in http.c */
-extern struct MHD_Daemon *rk_http_start(const char *host, int port,
-										const char *cert_pem,
-										const char *key_pem, int *bound_port);
-extern void rk_http_stop(struct MHD_Daemon *daemon);
+extern bool rk_http_start(const char *host, int port, const char *cert_pem,
+						  const char *key_pem, int *bound_port);
+extern void rk_http_stop(void);
 
 #endif							/* RKSTUB_H */

@@ -92,7 +92,8 @@ rk_now_us(void)
 
 /*
  * Sleep for ms milliseconds, or less if rk_wake_sleepers is called (at
- * shutdown), so that a long injected delay never holds up an exit.
+ * shutdown, or when the server goes down), so that a long injected delay
+ * never holds up an exit or the closing of the connections.
  */
 void
 rk_sleep_ms(int ms)
@@ -118,13 +119,25 @@ rk_sleep_ms(int ms)
 	pthread_mutex_unlock(&sleep_lock);
 }
 
-/* End every current and future rk_sleep_ms at once (used at shutdown). */
+/*
+ * End every current and future rk_sleep_ms at once (at shutdown, and while
+ * a down period closes the connections, until rk_rearm_sleepers).
+ */
 void
 rk_wake_sleepers(void)
 {
 	pthread_mutex_lock(&sleep_lock);
 	sleep_cancelled = true;
 	pthread_cond_broadcast(&sleep_cond);
+	pthread_mutex_unlock(&sleep_lock);
+}
+
+/* Let rk_sleep_ms sleep again after rk_wake_sleepers (a down period ends). */
+void
+rk_rearm_sleepers(void)
+{
+	pthread_mutex_lock(&sleep_lock);
+	sleep_cancelled = false;
 	pthread_mutex_unlock(&sleep_lock);
 }
 
