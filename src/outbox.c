@@ -38,6 +38,7 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -1016,6 +1017,54 @@ rk_outbox_next_due(void)
 		due = DatumGetTimestampTz(value);
 	end_as_owner(&saved);
 	return due;
+}
+
+/*
+ * Writes the follow-up checks the record holds (a list of RkFollowup) as
+ * check intents of their roles: a create's is due once
+ * routerkeys.settle_delay has passed, a delete's at once.  Entries whose
+ * server or role is gone are dropped.  In a transaction.
+ */
+void
+rk_outbox_add_checks(List *followups)
+{
+	static const char *const sql =
+		"INSERT INTO routerkeys.intent (enqueued_by, server, operation, key_name, key_id,"
+		" arguments, next_attempt_at)"
+		" VALUES ($1, $2, 'check', $3, $4, $5::jsonb, now() + $6 * interval '1 millisecond')";
+	Oid			types[6] = {REGROLEOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	RkAsOwner	saved;
+	ListCell   *lc;
+
+	begin_as_owner(&saved);
+	foreach(lc, followups)
+	{
+		RkFollowup *f = (RkFollowup *) lfirst(lc);
+		ForeignServer *server = GetForeignServerExtended(f->serverid, FSV_MISSING_OK);
+		Datum		values[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		StringInfoData arguments;
+
+		if (server == NULL || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(f->roleid)))
+			continue;
+		initStringInfo(&arguments);
+		appendStringInfoChar(&arguments, '{');
+		if (f->is_create)
+		{
+			appendStringInfoString(&arguments, "\"since\":");
+			escape_json(&arguments, DatumGetCString(DirectFunctionCall1(timestamptz_out,
+																	   TimestampTzGetDatum(f->since))));
+		}
+		appendStringInfoChar(&arguments, '}');
+		values[0] = ObjectIdGetDatum(f->roleid);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(server->servername));
+		values[2] = text_or_null(f->is_create ? f->what : NULL, nulls, 2);
+		values[3] = text_or_null(f->is_create ? NULL : f->what, nulls, 3);
+		values[4] = CStringGetTextDatum(arguments.data);
+		values[5] = Int32GetDatum(f->is_create ? rk_worker_settle_ms : 0);
+		run(sql, 6, types, values, nulls, SPI_OK_INSERT);
+	}
+	end_as_owner(&saved);
 }
 
 /*

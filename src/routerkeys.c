@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * routerkeys.c
- *		Module start: the GUCs and the one-time set-up of the HTTP layer.
+ *		Module start: the GUCs, the one-time set-up of the HTTP layer, the
+ *		worker's launcher (when preloaded), and the utility hook that stops
+ *		a database's worker before DROP DATABASE.
  *
  * Nothing here talks to a server.  The GUC prefix "routerkeys" is reserved,
  * so no setting can be invented under it: in particular no GUC can carry a
@@ -13,6 +15,8 @@
 
 #include <limits.h>
 
+#include "commands/dbcommands.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 PG_MODULE_MAGIC;
@@ -21,6 +25,35 @@ PG_MODULE_MAGIC;
 char	   *rk_default_server = NULL;
 
 void		_PG_init(void);
+
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+/*
+ * DROP DATABASE and renaming a database refuse to run while a session is
+ * connected to it: the routerkeys worker of that database is stopped first.
+ */
+static void
+utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			 ProcessUtilityContext context, ParamListInfo params,
+			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	const char *dbname = NULL;
+
+	if (IsA(stmt, DropdbStmt))
+		dbname = ((DropdbStmt *) stmt)->dbname;
+	else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		dbname = ((RenameStmt *) stmt)->subname;
+	if (dbname != NULL && OidIsValid(get_database_oid(dbname, true)))
+		rk_worker_stop(get_database_oid(dbname, true));
+
+	if (prev_utility_hook != NULL)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+						  dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
 
 /*
  * Module load: define the GUCs and set up libcurl and the connection cache.
@@ -55,8 +88,19 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("routerkeys.worker_idle_timeout",
+							"Time after which a worker with nothing to do exits.",
+							"The next commit that writes intents starts it again; 0 keeps it running.",
+							&rk_worker_idle_ms,
+							600000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("routerkeys");
 
 	rk_http_init();
 	rk_worker_register_launcher();
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = utility_hook;
 }

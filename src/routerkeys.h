@@ -465,7 +465,26 @@ extern List *rk_keys_named(const RkConfig *config, const char *name, TimestampTz
 extern void rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome,
 						   RkBudget *budget, RkStats *stats);
 
+/* An entry of the follow-up record, as the worker takes it. */
+typedef struct RkFollowup
+{
+	bool		is_create;		/* a create that may have left a key named what */
+	Oid			serverid;
+	Oid			roleid;
+	TimestampTz since;			/* on the service's clock; 0 for a delete */
+	char	   *what;			/* the name, or the key id to delete */
+} RkFollowup;
+
+/* The record, held locked by the worker while it takes entries. */
+typedef struct RkFollowupFile
+{
+	int			fd;
+	StringInfo	others;			/* the entries of other databases */
+} RkFollowupFile;
+
 /* in followup.c */
+extern List *rk_followup_take(RkFollowupFile *file);
+extern void rk_followup_release(RkFollowupFile *file, bool taken);
 extern void rk_followup_note(const RkConfig *config, const RkOutcome *outcome);
 extern void rk_followup_check(const RkConfig *config, const RkOutcome *outcome);
 extern void rk_followup_note_delete(const RkConfig *config, const char *id);
@@ -488,9 +507,12 @@ extern List *rk_outbox_claim(int limit, List *paused_servers);
 extern void rk_outbox_record(RkIntent *intent);
 extern TimestampTz rk_outbox_next_due(void);
 extern List *rk_outbox_known_ids(const char *server, const char *key_name);
+extern void rk_outbox_add_checks(List *followups);
 
 /* in worker.c */
 extern int	rk_worker_settle_ms;
+extern int	rk_worker_idle_ms;
+extern void rk_worker_stop(Oid dboid);
 extern void rk_worker_register_launcher(void);
 extern void rk_worker_wake(void);
 extern TimestampTz rk_worker_backoff(int attempts);

@@ -24,8 +24,13 @@
  * with no transaction open (HTTP), record what came of each in one more
  * transaction (and, for a create that is done, write its key id back and
  * deliver its token in that same transaction); while intents were found,
- * go on at once; else sleep on the latch until the next intent is due, or
- * for good when none is: an idle worker makes no queries.
+ * go on at once; else sleep on the latch until the next intent is due, or,
+ * when none is, for routerkeys.worker_idle_timeout and then exit: an idle
+ * worker makes no queries, and the next commit that writes intents starts
+ * it again.  DROP DATABASE (and renaming a database) first stops the
+ * database's worker, when this library is loaded in the backend that runs
+ * it (always when preloaded); otherwise the worker's connection makes
+ * PostgreSQL refuse it until the worker has gone idle and exited.
  *
  * The worker never raises out of its loop: an error is logged, the
  * transaction aborted, the intents it had claimed put back (uncertain
@@ -62,6 +67,7 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -79,6 +85,9 @@ PGDLLEXPORT void routerkeys_worker_main(Datum arg);
 /* routerkeys.settle_delay */
 int			rk_worker_settle_ms = 600000;
 
+/* routerkeys.worker_idle_timeout */
+int			rk_worker_idle_ms = 600000;
+
 /* A server whose requests wait: it answered 429. */
 typedef struct RkPause
 {
@@ -87,6 +96,7 @@ typedef struct RkPause
 } RkPause;
 
 static List *pauses = NIL;		/* in TopMemoryContext */
+static RkFollowupFile followups = {.fd = -1};	/* the record, while taking from it */
 
 /*
  * Fills in what every routerkeys background worker has.
@@ -199,35 +209,55 @@ pid_file(Oid dboid)
 }
 
 /*
+ * The pid the worker of a database wrote, or 0.
+ */
+static int
+worker_pid(Oid dboid)
+{
+	char		buf[32];
+	char	   *path = pid_file(dboid);
+	int			fd = open(path, O_RDONLY | PG_BINARY, 0);
+	ssize_t		len;
+
+	pfree(path);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	return atoi(buf);
+}
+
+/*
+ * Whether a pid is the routerkeys worker of a database (then *proc is its
+ * PGPROC): a pid file may be left from an earlier life.
+ */
+static bool
+is_worker(int pid, Oid dboid, PGPROC **proc)
+{
+	const char *type;
+
+	if (pid == MyProcPid)
+		return false;
+	*proc = BackendPidGetProc(pid);
+	type = GetBackgroundWorkerTypeByPid(pid);
+	return *proc != NULL && (*proc)->databaseId == dboid && type != NULL &&
+		strcmp(type, RK_WORKER_TYPE) == 0;
+}
+
+/*
  * Sets the latch of this database's worker, if one runs; returns false
  * when none does.
  */
 static bool
 set_worker_latch(void)
 {
-	char		buf[32];
-	char	   *path = pid_file(MyDatabaseId);
-	int			fd = open(path, O_RDONLY | PG_BINARY, 0);
-	ssize_t		len;
 	PGPROC	   *proc;
-	const char *type;
-	int			pid;
+	int			pid = worker_pid(MyDatabaseId);
 
-	pfree(path);
-	if (fd < 0)
-		return false;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return false;
-	buf[len] = '\0';
-	pid = atoi(buf);
-	if (pid <= 0 || pid == MyProcPid)
-		return false;
-	proc = BackendPidGetProc(pid);
-	type = GetBackgroundWorkerTypeByPid(pid);
-	if (proc == NULL || proc->databaseId != MyDatabaseId || type == NULL ||
-		strcmp(type, RK_WORKER_TYPE) != 0)
+	if (pid <= 0 || !is_worker(pid, MyDatabaseId, &proc))
 		return false;
 	SetLatch(&proc->procLatch);
 	return true;
@@ -249,6 +279,28 @@ rk_worker_wake(void)
 				 errmsg("could not start the routerkeys worker"),
 				 errdetail("The committed intents wait in routerkeys.outbox until a worker starts."),
 				 errhint("Raise max_worker_processes.")));
+}
+
+/*
+ * Stops the worker of a database, if one runs: before DROP DATABASE or a
+ * rename, which refuse to run while any session is connected to it.  Only
+ * for a role that may drop the database.
+ */
+void
+rk_worker_stop(Oid dboid)
+{
+	PGPROC	   *proc;
+	int			pid = worker_pid(dboid);
+
+	if (pid <= 0 || !is_worker(pid, dboid, &proc))
+		return;
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(DatabaseRelationId, dboid, GetUserId()))
+#else
+	if (!pg_database_ownercheck(dboid, GetUserId()))
+#endif
+		return;
+	(void) kill(pid, SIGTERM);
 }
 
 /*
@@ -351,7 +403,8 @@ load_config(RkIntent *intent, MemoryContext cxt)
 
 		rk_http_prepare(config);
 
-		if (intent->uncertain || intent->settling || intent->op == RK_INTENT_CHECK)
+		if (intent->key_name != NULL &&
+			(intent->uncertain || intent->settling || intent->op == RK_INTENT_CHECK))
 			intent->keep_ids = rk_outbox_known_ids(intent->server, intent->key_name);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
@@ -473,7 +526,14 @@ remove_unheld(RkIntent *intent)
 	ListCell   *lc;
 
 	if (intent->key_name == NULL)
-		return true;
+	{
+		/* a key an aborted transaction made and could not delete */
+		rk_keys_delete(intent->config, intent->key_id, &outcome, &budget, NULL);
+		if (outcome.kind == RK_OUTCOME_DONE || outcome.kind == RK_OUTCOME_NOT_FOUND)
+			return true;
+		judge(intent, &outcome);
+		return false;
+	}
 	named = rk_keys_named(intent->config, intent->key_name, intent->since, &outcome, &budget);
 	if (outcome.kind != RK_OUTCOME_DONE)
 	{
@@ -669,6 +729,7 @@ work_round(MemoryContext cxt, TimestampTz *next_due, bool *gone)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz pause_end;
+	List	   *taken;
 	List	   *intents;
 	ListCell   *lc;
 
@@ -679,6 +740,9 @@ work_round(MemoryContext cxt, TimestampTz *next_due, bool *gone)
 		commit(cxt);
 		return false;
 	}
+	taken = rk_followup_take(&followups);
+	if (taken != NIL)
+		rk_outbox_add_checks(taken);
 	intents = rk_outbox_claim(RK_CLAIM_LIMIT, paused_servers(now, &pause_end));
 	foreach(lc, intents)
 		load_config((RkIntent *) lfirst(lc), cxt);
@@ -689,6 +753,7 @@ work_round(MemoryContext cxt, TimestampTz *next_due, bool *gone)
 			*next_due = pause_end;
 	}
 	commit(cxt);
+	rk_followup_release(&followups, true);
 	if (intents == NIL)
 		return false;
 
@@ -714,6 +779,7 @@ recover_from_error(MemoryContext cxt)
 	EmitErrorReport();
 	AbortOutOfAnyTransaction();
 	FlushErrorState();
+	rk_followup_release(&followups, false);
 	RESUME_INTERRUPTS();
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
@@ -802,9 +868,12 @@ routerkeys_worker_main(Datum arg)
 
 			timeout = next_due <= now ? 0 : (long) ((next_due - now + 999) / 1000);
 		}
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout >= 0 ? WL_TIMEOUT : 0),
-						 timeout, PG_WAIT_EXTENSION);
+		else if (rk_worker_idle_ms > 0)
+			timeout = rk_worker_idle_ms;
+		if (WaitLatch(MyLatch,
+					  WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout >= 0 ? WL_TIMEOUT : 0),
+					  timeout, PG_WAIT_EXTENSION) == WL_TIMEOUT && next_due == 0)
+			break;				/* idle for routerkeys.worker_idle_timeout */
 		ResetLatch(MyLatch);
 	}
 	proc_exit(0);

@@ -113,6 +113,9 @@ EOF
         >/dev/null || { cat "$work/server.log" >&2; exit 1; }
     export PGHOST="$work" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
     export RK_SERVER_LOG="$work/server.log"
+    # For suites that stop, kill and restart the cluster: its data directory, and the
+    # command prefix that runs a command as the cluster's owner (empty unless root).
+    export RK_PGDATA="$work/data" RK_AS_OWNER="${as_owner[*]}"
 }
 
 # Runs pg_regress over test/schedule (or only the tests RK_TESTS names, with no TAP

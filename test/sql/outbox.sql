@@ -5,27 +5,15 @@
 \getenv stub_url RK_STUB_URL
 SELECT stubctl.reset();
 SET routerkeys.default_server = 'stub';
-CREATE FUNCTION pg_temp.wait_until(condition text, seconds int DEFAULT 30) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    ok boolean;
-BEGIN
-    FOR i IN 1 .. seconds * 20 LOOP
-        EXECUTE 'SELECT (' || condition || ')' INTO ok;
-        IF ok THEN
-            RETURN true;
-        END IF;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-    RETURN false;
-END
-$$;
 -- Whether every intent of the outbox is over.
 CREATE FUNCTION pg_temp.drained() RETURNS boolean
 LANGUAGE sql AS $$
-    SELECT pg_temp.wait_until($c$NOT EXISTS (SELECT FROM routerkeys.outbox
+    SELECT stubctl.wait_until($c$NOT EXISTS (SELECT FROM routerkeys.outbox
                                             WHERE state IN ('pending', 'sending'))$c$)
 $$;
+-- The follow-up checks earlier tests left are over: start from an empty outbox.
+SELECT pg_temp.drained();
+DELETE FROM routerkeys.intent;
 -- The keys of the stub whose name starts with a prefix: name, active.
 CREATE FUNCTION pg_temp.stub_keys(prefix text) RETURNS TABLE (name text, active boolean)
 LANGUAGE sql AS $$
@@ -158,7 +146,7 @@ SELECT stubctl.fault('{"kind":"delay_headers","ms":1500,"method":"POST","count":
 SELECT routerkeys.enqueue_create('ob-late', server => 'stub_slow') AS late \gset
 SELECT pg_temp.drained();
 SELECT state, attempts > 1 AS retried, last_sqlstate FROM routerkeys.outbox WHERE id = :late;
-SELECT pg_temp.wait_until($$(SELECT settle_at IS NULL FROM routerkeys.intent WHERE id = $$ || :late || ')');
+SELECT stubctl.wait_until($$(SELECT settle_at IS NULL FROM routerkeys.intent WHERE id = $$ || :late || ')');
 SELECT count(*) AS creates_carried_out FROM stubctl.log()
 WHERE method = 'POST' AND status = 200 AND body LIKE '%ob-late%';
 SELECT count(*) AS keys, bool_and(k.id = o.result_key_id) AS the_delivered_key

@@ -76,13 +76,14 @@ ALTER SERVER stub OPTIONS (DROP timeout_ms);
 SELECT method, status FROM pg_temp.requests();
 SELECT pg_sleep(1);
 SELECT pg_temp.named('slow') AS keys_named;
-SELECT split_part(line, ' ', 1) AS kind,
-       split_part(line, ' ', 2)::oid = (SELECT oid FROM pg_database WHERE datname = current_database()) AS this_database,
-       split_part(line, ' ', 3)::oid = (SELECT oid FROM pg_foreign_server WHERE srvname = 'stub') AS this_server,
-       abs(extract(epoch FROM now()) * 1e6 - split_part(line, ' ', 5)::numeric) < 30e6 AS sent_just_now,
-       split_part(line, ' ', 6) AS name
-FROM regexp_split_to_table(pg_read_file('pg_routerkeys/followups'), E'\n') AS line
-WHERE line LIKE '% slow';
+-- The worker takes the follow-up into the outbox as a check of the name; once
+-- routerkeys.settle_delay has passed it deletes the late key, whose token nobody holds.
+SELECT stubctl.wait_until($$EXISTS (SELECT FROM routerkeys.outbox WHERE operation = 'check' AND key_name = 'slow')$$);
+SELECT operation, key_name, server, enqueued_by = current_user::regrole AS mine,
+       abs(extract(epoch FROM now() - (arguments->>'since')::timestamptz)) < 30 AS sent_just_now
+FROM routerkeys.outbox WHERE operation = 'check' AND key_name = 'slow';
+SELECT stubctl.wait_until($$(SELECT state = 'done' FROM routerkeys.outbox WHERE operation = 'check' AND key_name = 'slow')$$);
+SELECT pg_temp.named('slow') AS keys_named_after_the_check;
 
 -- 3. Another client made a key of the same name a moment before (the account allows
 -- duplicates). This call's answer is lost: only the key this call made is deleted.

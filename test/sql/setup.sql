@@ -93,6 +93,23 @@ SELECT stubctl.clear_log();
 SELECT count(*) FROM routerkeys.list_keys();
 SELECT method, path, query, auth, status FROM stubctl.log();
 
+-- Polls a condition every 50 ms until it holds (true) or the seconds are up (false).
+CREATE FUNCTION stubctl.wait_until(condition text, seconds int DEFAULT 30) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    ok boolean;
+BEGIN
+    FOR i IN 1 .. seconds * 20 LOOP
+        EXECUTE 'SELECT (' || condition || ')' INTO ok;
+        IF ok THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
 -- Runs a statement and shows how it failed: SQLSTATE, message, detail and hint.
 CREATE FUNCTION stubctl.try(statement text,
                             OUT code text, OUT message text, OUT detail text, OUT hint text)

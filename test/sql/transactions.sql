@@ -123,9 +123,9 @@ SELECT id, token IS NOT NULL AS has_token FROM routerkeys.create_key('tx-stuck')
 SELECT stubctl.fault('{"kind":"status","status":500,"method":"DELETE","count":-1}');
 ROLLBACK;
 SELECT stubctl.clear_faults();
-SELECT split_part(line, ' ', 1) AS kind, split_part(line, ' ', 6) AS key_id
-FROM regexp_split_to_table(pg_read_file('pg_routerkeys/followups'), E'\n') AS line
-WHERE line LIKE 'delete %';
+SELECT stubctl.wait_until($$EXISTS (SELECT FROM routerkeys.outbox WHERE operation = 'check' AND key_id = '01JSTUCKSTUCKSTUCKSTUCKSTU')$$);
+SELECT operation, key_id, key_name FROM routerkeys.outbox
+WHERE operation = 'check' AND key_id = '01JSTUCKSTUCKSTUCKSTUCKSTU';
 
 -- With routerkeys.transactional off (SET LOCAL works), calls act at once as in 0.1.
 BEGIN;
