@@ -106,6 +106,56 @@ SELECT * FROM routerkeys.reconcile('tenants', 'key_id', 'tenant-%');
 \set ECHO none
 
 \echo
+\echo '=== 6c. Durable provisioning: the trigger only writes intents to the outbox; after COMMIT'
+\echo '        the worker makes the keys, writes their ids back and delivers each token once'
+\echo
+\set ECHO queries
+CREATE TABLE signups (id int PRIMARY KEY, suspended boolean NOT NULL DEFAULT false, key_id text);
+CREATE TABLE signup_tokens (signup jsonb, key_id text, token text);
+CREATE FUNCTION store_token(context jsonb, key_id text, token text) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.signup_tokens VALUES (context, key_id, token) $$;
+CREATE TRIGGER provision AFTER INSERT OR UPDATE OR DELETE ON signups
+    FOR EACH ROW EXECUTE FUNCTION routerkeys.provision(
+        'name=signup-{id}', 'key_column=key_id', 'suspended=suspended',
+        'deliver_to=public.store_token(jsonb,text,text)');
+BEGIN;
+INSERT INTO signups (id) VALUES (1), (2), (3);
+SELECT id, operation, key_name, state FROM routerkeys.outbox ORDER BY id;
+COMMIT;
+BEGIN;
+INSERT INTO signups (id) VALUES (4);
+ROLLBACK;
+\set ECHO none
+-- Waits (at most 30 s) until the worker is done with every intent.
+DO $$
+BEGIN
+    FOR i IN 1 .. 600 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM routerkeys.outbox WHERE state IN ('pending', 'sending'));
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+\set ECHO queries
+SELECT id, operation, key_name, state, attempts, result_key_id FROM routerkeys.outbox ORDER BY id;
+SELECT id, key_id FROM signups ORDER BY id;
+SELECT signup, key_id, left(token, 34) || '…' AS token FROM signup_tokens ORDER BY signup;
+UPDATE signups SET suspended = true WHERE id = 2;
+DELETE FROM signups WHERE id = 3;
+\set ECHO none
+DO $$
+BEGIN
+    FOR i IN 1 .. 600 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM routerkeys.outbox WHERE state IN ('pending', 'sending'));
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+\set ECHO queries
+SELECT id, operation, key_name, state FROM routerkeys.outbox WHERE operation <> 'create' ORDER BY id;
+SELECT name, active FROM routerkeys.keys WHERE name LIKE 'signup-%' ORDER BY name;
+\set ECHO none
+
+\echo
 \echo '=== 7. The same keys as a foreign table: the API does the filtering EXPLAIN shows'
 \echo
 \set ECHO queries

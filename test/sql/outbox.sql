@@ -22,20 +22,20 @@ LANGUAGE sql AS $$
 $$;
 
 -- A tenant table, a table for the tokens, and the function that receives them.
-CREATE TABLE tenants (id int PRIMARY KEY, plan text, suspended boolean NOT NULL DEFAULT false,
+CREATE TABLE ob_tenants (id int PRIMARY KEY, plan text, suspended boolean NOT NULL DEFAULT false,
                       key_id text);
-CREATE TABLE tenant_tokens (tenant jsonb, key_id text, token text);
-CREATE FUNCTION store_token(context jsonb, key_id text, token text) RETURNS void
-LANGUAGE sql AS $$ INSERT INTO public.tenant_tokens VALUES (context, key_id, token) $$;
-CREATE TRIGGER provision AFTER INSERT OR UPDATE OR DELETE ON tenants
+CREATE TABLE ob_tokens (tenant jsonb, key_id text, token text);
+CREATE FUNCTION ob_store_token(context jsonb, key_id text, token text) RETURNS void
+LANGUAGE sql AS $$ INSERT INTO public.ob_tokens VALUES (context, key_id, token) $$;
+CREATE TRIGGER provision AFTER INSERT OR UPDATE OR DELETE ON ob_tenants
 FOR EACH ROW EXECUTE FUNCTION routerkeys.provision(
     'name=ob-tenant-{id}', 'key_column=key_id', 'suspended=suspended',
-    'deliver_to=public.store_token(jsonb,text,text)');
+    'deliver_to=public.ob_store_token(jsonb,text,text)');
 
 -- Inside the transaction nothing is sent: the intents wait in the outbox.
 SELECT stubctl.clear_log();
 BEGIN;
-INSERT INTO tenants (id, plan) VALUES (1, 'free'), (2, 'pro'), (3, 'pro');
+INSERT INTO ob_tenants (id, plan) VALUES (1, 'free'), (2, 'pro'), (3, 'pro');
 SELECT operation, key_name, state, attempts FROM routerkeys.outbox ORDER BY id;
 SELECT count(*) AS requests_inside FROM stubctl.log();
 COMMIT;
@@ -45,22 +45,22 @@ SELECT pg_temp.drained();
 SELECT operation, key_name, state, attempts, result_key_id IS NOT NULL AS has_key,
        last_sqlstate FROM routerkeys.outbox ORDER BY id;
 SELECT t.id, t.key_id = o.result_key_id AS written_back
-FROM tenants t JOIN routerkeys.outbox o ON o.key_name = 'ob-tenant-' || t.id ORDER BY t.id;
+FROM ob_tenants t JOIN routerkeys.outbox o ON o.key_name = 'ob-tenant-' || t.id ORDER BY t.id;
 SELECT tenant, count(*) AS deliveries, bool_and(token LIKE 'sk-orq-' || key_id || '-%') AS token_of_key
-FROM tenant_tokens GROUP BY tenant ORDER BY tenant;
+FROM ob_tokens GROUP BY tenant ORDER BY tenant;
 SELECT * FROM pg_temp.stub_keys('ob-tenant-');
 -- The token is nowhere in the outbox.
 SELECT count(*) AS outbox_rows_with_token
-FROM routerkeys.outbox o, tenant_tokens t WHERE o::text LIKE '%' || t.token || '%';
+FROM routerkeys.outbox o, ob_tokens t WHERE o::text LIKE '%' || t.token || '%';
 
 -- A rolled-back insert leaves no intent and makes no key; so does a rolled-back savepoint.
 BEGIN;
-INSERT INTO tenants (id) VALUES (4);
+INSERT INTO ob_tenants (id) VALUES (4);
 ROLLBACK;
 BEGIN;
-INSERT INTO tenants (id) VALUES (5);
+INSERT INTO ob_tenants (id) VALUES (5);
 SAVEPOINT s;
-INSERT INTO tenants (id) VALUES (6);
+INSERT INTO ob_tenants (id) VALUES (6);
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT pg_temp.drained();
@@ -68,12 +68,12 @@ SELECT key_name, state FROM routerkeys.outbox WHERE key_name IN ('ob-tenant-4', 
 SELECT * FROM pg_temp.stub_keys('ob-tenant-');
 
 -- Suspending disables the key, resuming enables it, deleting the row deletes the key.
-UPDATE tenants SET suspended = true WHERE id IN (1, 2);
-UPDATE tenants SET plan = 'team' WHERE id = 3;
+UPDATE ob_tenants SET suspended = true WHERE id IN (1, 2);
+UPDATE ob_tenants SET plan = 'team' WHERE id = 3;
 SELECT pg_temp.drained();
 SELECT * FROM pg_temp.stub_keys('ob-tenant-');
-UPDATE tenants SET suspended = false WHERE id = 2;
-DELETE FROM tenants WHERE id = 3;
+UPDATE ob_tenants SET suspended = false WHERE id = 2;
+DELETE FROM ob_tenants WHERE id = 3;
 SELECT pg_temp.drained();
 SELECT operation, key_name, arguments, state FROM routerkeys.outbox
 WHERE operation <> 'create' ORDER BY id;
@@ -82,9 +82,9 @@ SELECT * FROM pg_temp.stub_keys('ob-tenant-');
 -- The intents of one key are applied in order: a tenant made, suspended and removed in one
 -- transaction ends with no key.
 BEGIN;
-INSERT INTO tenants (id) VALUES (7);
-UPDATE tenants SET suspended = true WHERE id = 7;
-DELETE FROM tenants WHERE id = 7;
+INSERT INTO ob_tenants (id) VALUES (7);
+UPDATE ob_tenants SET suspended = true WHERE id = 7;
+DELETE FROM ob_tenants WHERE id = 7;
 COMMIT;
 SELECT pg_temp.drained();
 SELECT operation, state FROM routerkeys.outbox WHERE key_name = 'ob-tenant-7' ORDER BY id;
@@ -215,8 +215,8 @@ SELECT count(*) FILTER (WHERE state = 'done') AS done,
        count(*) FILTER (WHERE state NOT IN ('done', 'cancelled')) AS not_done
 FROM routerkeys.outbox;
 SELECT * FROM pg_temp.stub_keys('ob-');
-DROP TABLE tenants, tenant_tokens, no_pk, bad_args;
-DROP FUNCTION store_token(jsonb, text, text);
+DROP TABLE ob_tenants, ob_tokens, no_pk, bad_args;
+DROP FUNCTION ob_store_token(jsonb, text, text);
 DROP USER MAPPING FOR CURRENT_USER SERVER stub_slow;
 DROP SERVER stub_slow;
 RESET routerkeys.default_server;
