@@ -35,6 +35,8 @@ endif
 SHLIB_LINK += $(shell curl-config --libs) $(shell pkg-config --libs json-c)
 
 EXTRA_CLEAN = test/stub/rkstub results regression.diffs regression.out
+# PGXS's installcheck knows nothing of the stub: ours (below) starts it.
+NO_INSTALLCHECK = 1
 
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifeq ($(PGXS),)
@@ -59,18 +61,24 @@ test/stub/rkstub: $(STUB_SRCS) $(STUB_HDRS)
 		$(shell pkg-config --cflags --libs libmicrohttpd json-c) -lpthread
 
 deps:
-	test/deps.sh
+	PG_CONFIG=$(PG_CONFIG) test/deps.sh
 
 test: deps
 	$(MAKE) all stub
 	test/run.sh test
+
+# The pg_regress suite against the running server that PG_CONFIG, PGHOST, PGPORT and PGUSER
+# name (a superuser; the server on this machine, with routerkeys installed), the stub
+# started for the run, as other extensions' installcheck does.
+installcheck: stub
+	test/run.sh installcheck
 
 demo: deps
 	$(MAKE) all stub
 	test/run.sh demo
 
 bench:
-	test/deps.sh --bench
+	PG_CONFIG=$(PG_CONFIG) test/deps.sh --bench
 	$(MAKE) all stub
 	test/run.sh bench
 
@@ -80,4 +88,4 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-.PHONY: stub deps test demo bench fuzz
+.PHONY: stub deps test installcheck demo bench fuzz

@@ -84,7 +84,7 @@ _PG_init(void)
 							"The service may carry a create out after the client gave up; a key of that name that no intent made is deleted when this has passed.",
 							&rk_worker_settle_ms,
 							600000, 0, INT_MAX,
-							PGC_SIGHUP,
+							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
@@ -93,7 +93,7 @@ _PG_init(void)
 							"The next commit that writes intents starts it again; 0 keeps it running.",
 							&rk_worker_idle_ms,
 							600000, 0, INT_MAX,
-							PGC_SIGHUP,
+							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

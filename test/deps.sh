@@ -3,14 +3,31 @@
 # A no-op when everything is present; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
+# The PostgreSQL packages are those of the major that PG_CONFIG names, when it is Debian's
+# (/usr/lib/postgresql/<major>/bin/pg_config); none for a PostgreSQL built elsewhere; and
+# Debian 12's own major (15) when there is no pg_config yet.
+pg_config=${PG_CONFIG:-pg_config}
+major=""
+if command -v "$pg_config" >/dev/null 2>&1; then
+    bindir=$("$pg_config" --bindir)
+    case "$bindir" in
+    /usr/lib/postgresql/*/bin) major=${bindir#/usr/lib/postgresql/}; major=${major%/bin} ;;
+    esac
+else
+    major=15
+fi
+
 packages=(
     make gcc pkg-config curl jq openssl ca-certificates python3 iproute2
-    postgresql-15 postgresql-server-dev-15 postgresql-common
     libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev clang libclang-rt-14-dev
     nodejs npm
 )
+if [ -n "$major" ]; then
+    packages+=("postgresql-$major" "postgresql-server-dev-$major" postgresql-common)
+fi
 if [ "${1:-}" = "--bench" ]; then
-    packages+=(wrk postgresql-plpython3-15 python3-requests)
+    packages+=(wrk python3-requests)
+    [ -n "$major" ] && packages+=("postgresql-plpython3-$major")
 fi
 
 missing=()

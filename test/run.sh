@@ -2,6 +2,8 @@
 # The test bed: installs the built extension, starts a throwaway PostgreSQL cluster and the
 # stub of the provisioning API on free loopback ports, runs one of
 #   test   every suite (pg_regress, then the TAP suites), closing with "N passed, M failed"
+#   installcheck   the pg_regress suite against the running server PGHOST/PGPORT name
+#          (nothing installed, no cluster started: only the stub)
 #   demo   the walk-through of test/demo.sql
 #   bench  the benchmark (test/bench/run.sh)
 # and stops everything it started, on success, failure or interrupt.
@@ -156,6 +158,17 @@ run_tap() {
     failures=$((failures + notok))
 }
 
+if [ "$mode" = installcheck ]; then
+    start_stub
+    passed=0
+    failures=0
+    run_regress
+    echo
+    echo "$passed passed, $failures failed"
+    [ "$failures" -eq 0 ]
+    exit
+fi
+
 install_extension
 start_stub
 start_cluster
@@ -179,7 +192,7 @@ bench)
     test/bench/run.sh
     ;;
 *)
-    echo "usage: $0 test|demo|bench" >&2
+    echo "usage: $0 test|installcheck|demo|bench" >&2
     exit 2
     ;;
 esac
