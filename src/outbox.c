@@ -522,7 +522,11 @@ expand_name(const char *template, Relation rel, HeapTuple row, const char *trigg
 static char *
 row_key(Relation rel, HeapTuple row, const char *trigger)
 {
+#if PG_VERSION_NUM >= 180000
+	Oid			index = RelationGetPrimaryKeyIndex(rel, false);
+#else
 	Oid			index = RelationGetPrimaryKeyIndex(rel);
+#endif
 	HeapTuple	tuple;
 	Form_pg_index form;
 	StringInfoData buf;

@@ -15,6 +15,7 @@
 
 #include <limits.h>
 
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
