@@ -120,8 +120,8 @@ EOF
     export RK_PGDATA="$work/data" RK_AS_OWNER="${as_owner[*]}"
 }
 
-# Runs pg_regress over test/schedule (or only the tests RK_TESTS names, with no TAP
-# suites after them); prints its summary and sets the counters.
+# Runs pg_regress over test/schedule (or only the tests RK_TESTS names); prints its summary
+# and sets the counters.
 run_regress() {
     local out="$work/regress.out" rc=0 tests=(--schedule=test/schedule)
     [ -n "${RK_TESTS:-}" ] && read -r -a tests <<<"$RK_TESTS"
@@ -177,9 +177,18 @@ case "$mode" in
 test)
     passed=0
     failures=0
-    run_regress
-    for suite in test/stub/check.sh test/fidelity/run.sh test/fuzz/replay.sh test/tap/*.sh; do
-        [ -z "${RK_TESTS:-}" ] && [ -x "$suite" ] && run_tap "$suite"
+    # RK_TESTS and RK_TAP (developers): only these pg_regress tests, only these TAP suites.
+    if [ -n "${RK_TESTS:-}" ] || [ -z "${RK_TAP:-}" ]; then
+        run_regress
+    fi
+    suites=(test/stub/check.sh test/fidelity/run.sh test/fuzz/replay.sh test/tap/*.sh)
+    if [ -n "${RK_TAP:-}" ]; then
+        read -r -a suites <<<"$RK_TAP"
+    elif [ -n "${RK_TESTS:-}" ]; then
+        suites=()
+    fi
+    for suite in "${suites[@]+"${suites[@]}"}"; do
+        [ -x "$suite" ] && run_tap "$suite"
     done
     echo
     echo "$passed passed, $failures failed"
