@@ -20,7 +20,7 @@ mode=${1:-test}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-PG_CONFIG=${PG_CONFIG:-pg_config}
+export PG_CONFIG=${PG_CONFIG:-pg_config}
 pgbin=$("$PG_CONFIG" --bindir)
 pg_regress="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 

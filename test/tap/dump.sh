@@ -10,7 +10,7 @@ DB=rk_tap_dump
 DB2=rk_tap_dump_restored
 KEY=rk-test-provisioning-valid
 tmp=$(mktemp -d)
-pgbin=$(pg_config --bindir)
+pgbin=$("${PG_CONFIG:-pg_config}" --bindir)
 n=0
 failed=0
 

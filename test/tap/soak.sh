@@ -16,7 +16,7 @@ DB=rk_tap_soak
 KEY=rk-test-provisioning-valid
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
-pgbin=$(pg_config --bindir)
+pgbin=$("${PG_CONFIG:-pg_config}" --bindir)
 n=0
 failed=0
 
