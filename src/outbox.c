@@ -912,11 +912,16 @@ read_intent(int row, bool settling)
 	"  AND r.key_name = i.key_name AND r.operation = 'create' AND r.state = 'done'" \
 	"  AND r.id < i.id ORDER BY r.id DESC LIMIT 1) AS known_key_id"
 
-/* An earlier intent of the same key that is still open. */
-#define EARLIER_OPEN(alias) \
+/*
+ * An earlier intent of the same key (name, or id) that is still open; two
+ * conditions, so that each can use its index.
+ */
+#define EARLIER_OPEN_BY(alias, column) \
 	"EXISTS (SELECT FROM routerkeys.intent e WHERE e.server = " alias ".server" \
-	" AND e.id < " alias ".id AND e.state IN ('pending', 'sending')" \
-	" AND (e.key_name = " alias ".key_name OR e.key_id = " alias ".key_id))"
+	" AND e." column " = " alias "." column " AND e.id < " alias ".id" \
+	" AND e.state IN ('pending', 'sending'))"
+#define EARLIER_OPEN(alias) \
+	"(" EARLIER_OPEN_BY(alias, "key_name") " OR " EARLIER_OPEN_BY(alias, "key_id") ")"
 
 /*
  * Claims up to limit due intents, oldest first, and marks them sending
@@ -1227,7 +1232,8 @@ deliver_as_role(RkIntent *intent)
  * Records what came of an attempt at an intent (intent->end), in the
  * current transaction; a done create also has its key id written back and
  * its token delivered, in the same transaction.  An intent that is to be
- * tried again after max_attempts is dead.
+ * tried again after max_attempts is dead; an attempt that was not made, or
+ * that the service answered with 429, does not count.
  */
 void
 rk_outbox_record(RkIntent *intent)
@@ -1235,17 +1241,17 @@ rk_outbox_record(RkIntent *intent)
 	static const char *const sql =
 		"UPDATE routerkeys.intent SET state = $2, next_attempt_at = coalesce($3, next_attempt_at),"
 		" uncertain = $4, settle_at = greatest(settle_at, $5), last_sqlstate = $6, last_message = $7,"
-		" result_key_id = coalesce($8, result_key_id),"
+		" result_key_id = coalesce($8, result_key_id), attempts = $9,"
 		" done_at = CASE WHEN $2 IN ('done', 'dead') THEN now() END"
 		" WHERE id = $1";
 	static const char *const settled =
 		"UPDATE routerkeys.intent SET settle_at = $2, last_message = coalesce($3, last_message)"
 		" WHERE id = $1";
-	Oid			types[8] = {INT8OID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TEXTOID,
-	TEXTOID, TEXTOID};
+	Oid			types[9] = {INT8OID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TIMESTAMPTZOID, TEXTOID,
+	TEXTOID, TEXTOID, INT4OID};
 	Oid			settled_types[3] = {INT8OID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8];
+	Datum		values[9];
+	char		nulls[9];
 	RkAsOwner	saved;
 	const char *state;
 	bool		settle;
@@ -1258,6 +1264,8 @@ rk_outbox_record(RkIntent *intent)
 		intent->uncertain = true;
 		intent->retry_at = rk_worker_backoff(intent->attempts);
 	}
+	if (intent->uncounted)
+		intent->attempts--;
 	if (intent->end == RK_INTENT_AGAIN && !intent->settling &&
 		(intent->config == NULL || intent->attempts >= intent->config->max_attempts))
 		intent->end = RK_INTENT_DEAD;
@@ -1295,6 +1303,7 @@ rk_outbox_record(RkIntent *intent)
 	values[6] = text_or_null(intent->message, nulls, 6);
 	values[7] = text_or_null(intent->end == RK_INTENT_DONE ? intent->result_key_id : NULL,
 							 nulls, 7);
-	run(sql, 8, types, values, nulls, SPI_OK_UPDATE);
+	values[8] = Int32GetDatum(intent->attempts);
+	run(sql, 9, types, values, nulls, SPI_OK_UPDATE);
 	end_as_owner(&saved);
 }

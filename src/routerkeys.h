@@ -331,6 +331,7 @@ typedef struct RkIntent
 	RkIntentEnd end;
 	TimestampTz retry_at;
 	bool		may_appear;		/* a create timed out: a key may appear later */
+	bool		uncounted;		/* not sent (the server paused), or rate limited */
 	char	   *sqlstate;
 	char	   *message;
 	char	   *result_key_id;

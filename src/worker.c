@@ -361,6 +361,42 @@ pause_server(const char *server, TimestampTz until)
 }
 
 /*
+ * Until when a server's requests are paused, or 0 when they are not.
+ */
+static TimestampTz
+paused_until(const char *server)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+
+	foreach(lc, pauses)
+	{
+		RkPause    *p = (RkPause *) lfirst(lc);
+
+		if (strcmp(p->server, server) == 0)
+			return p->until > now ? p->until : 0;
+	}
+	return 0;
+}
+
+/*
+ * Holds back an intent of a server that a 429 paused meanwhile: it is not
+ * sent, and the attempt does not count.  Returns whether it was held.
+ */
+static bool
+held_back(RkIntent *intent)
+{
+	TimestampTz until = paused_until(intent->config->servername);
+
+	if (until == 0)
+		return false;
+	intent->end = RK_INTENT_AGAIN;
+	intent->retry_at = until;
+	intent->uncounted = true;
+	return true;
+}
+
+/*
  * The servers paused now (for the claim to skip), and when the first pause
  * ends (0: none).
  */
@@ -483,7 +519,8 @@ judge(RkIntent *intent, RkOutcome *outcome)
 			intent->retry_at = rk_worker_backoff(intent->attempts);
 			if (outcome->failure == RK_FAIL_RATE_LIMITED)
 			{
-				intent->retry_at = Max(intent->retry_at, outcome->retry_at);
+				intent->retry_at = outcome->retry_at;
+				intent->uncounted = true;
 				pause_server(config->servername, outcome->retry_at);
 			}
 			break;
@@ -633,6 +670,13 @@ apply_creates(RkIntent **creates, int n)
 	{
 		int			count = Min(config->max_concurrency, nsending - start);
 
+		if (held_back(sending[start]))
+		{
+			for (int i = start + 1; i < nsending; i++)
+				(void) held_back(sending[i]);
+			nsending = start;
+			break;
+		}
 		rk_keys_create_many(config, &args[start], count, &keys[start], false,
 							&outcomes[start], &budget, NULL);
 		CHECK_FOR_INTERRUPTS();
@@ -664,7 +708,7 @@ apply(List *intents)
 		RkIntent   *intent = (RkIntent *) list_nth(intents, i);
 		int			ncreates = 0;
 
-		if (taken[i] || intent->config == NULL)
+		if (taken[i] || intent->config == NULL || held_back(intent))
 			continue;
 		if (intent->settling || intent->op == RK_INTENT_CHECK)
 		{

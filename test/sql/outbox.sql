@@ -117,7 +117,8 @@ SELECT routerkeys.cancel(:rejected) AS cancelled_done_intent;
 SELECT routerkeys.enqueue_delete(key_name => 'ob-rejected') IS NOT NULL AS queued;
 SELECT pg_temp.drained();
 
--- A 429 pauses the server until its Retry-After has passed; the create is made once.
+-- A 429 pauses the server until its Retry-After has passed; the create is made once, and
+-- the rate-limited attempt does not count against max_attempts.
 SELECT stubctl.fault('{"kind":"status","status":429,"retry_after":"1","method":"POST","count":1}');
 SELECT routerkeys.enqueue_create('ob-limited') AS limited \gset
 SELECT pg_temp.drained();
