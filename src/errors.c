@@ -90,33 +90,44 @@ report_of(RkFailure failure)
 }
 
 /*
- * Returns text with every occurrence of the provisioning key replaced, and
- * control characters from afar made spaces.
+ * Returns text (palloc'd) with every occurrence of a secret replaced by a
+ * mark; NULL for NULL.
  */
-static char *
-redact(const RkConfig *config, const char *text)
+char *
+rk_error_without(const char *text, const char *secret, const char *mark)
 {
-	const char *key = config->provisioning_key;
-	size_t		keylen = key != NULL ? strlen(key) : 0;
+	size_t		len = secret != NULL ? strlen(secret) : 0;
 	StringInfoData buf;
 	const char *hit;
 
 	if (text == NULL)
 		return NULL;
 	initStringInfo(&buf);
-	while (keylen > 0 && (hit = strstr(text, key)) != NULL)
+	while (len > 0 && (hit = strstr(text, secret)) != NULL)
 	{
 		appendBinaryStringInfo(&buf, text, hit - text);
-		appendStringInfoString(&buf, "[redacted]");
-		text = hit + keylen;
+		appendStringInfoString(&buf, mark);
+		text = hit + len;
 	}
 	appendStringInfoString(&buf, text);
-	for (char *p = buf.data; *p; p++)
+	return buf.data;
+}
+
+/*
+ * Returns text with every occurrence of the provisioning key replaced, and
+ * control characters from afar made spaces.
+ */
+static char *
+redact(const RkConfig *config, const char *text)
+{
+	char	   *buf = rk_error_without(text, config->provisioning_key, "[redacted]");
+
+	for (char *p = buf; p != NULL && *p; p++)
 	{
 		if ((unsigned char) *p < 0x20 || *p == 0x7f)
 			*p = ' ';
 	}
-	return buf.data;
+	return buf;
 }
 
 /*

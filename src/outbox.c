@@ -688,8 +688,8 @@ routerkeys_provision(PG_FUNCTION_ARGS)
 
 /*
  * Moves one of the current role's intents from one of the given states to
- * a new one; returns whether it did.  An intent of another role, or none,
- * is an error, as is one being sent.
+ * a new one, waking the worker at commit; returns whether it did.  An
+ * intent of another role, or none, is an error, as is one being sent.
  */
 static bool
 change_state(int64 id, const char *from_states, const char *to_sql)
@@ -732,6 +732,8 @@ change_state(int64 id, const char *from_states, const char *to_sql)
 		changed = true;
 	}
 	end_as_owner(&saved);
+	if (changed)
+		rk_xact_wake_worker();
 	return changed;
 }
 
@@ -742,28 +744,21 @@ change_state(int64 id, const char *from_states, const char *to_sql)
 Datum
 routerkeys_retry(PG_FUNCTION_ARGS)
 {
-	bool		changed = change_state(PG_GETARG_INT64(0), "dead cancelled",
-									   "state = 'pending', attempts = 0, next_attempt_at = now(),"
-									   " last_sqlstate = NULL, last_message = NULL");
-
-	if (changed)
-		rk_xact_wake_worker();
-	PG_RETURN_BOOL(changed);
+	PG_RETURN_BOOL(change_state(PG_GETARG_INT64(0), "dead cancelled",
+								"state = 'pending', attempts = 0, next_attempt_at = now(),"
+								" last_sqlstate = NULL, last_message = NULL"));
 }
 
 /*
- * cancel(intent) returns boolean: a pending or dead intent is cancelled.
+ * cancel(intent) returns boolean: a pending or dead intent is cancelled; an
+ * uncertain create among them is settled (its name looked up) at once.
  */
 Datum
 routerkeys_cancel(PG_FUNCTION_ARGS)
 {
-	bool		changed = change_state(PG_GETARG_INT64(0), "pending dead",
-									   "state = 'cancelled', done_at = now(),"
-									   " settle_at = CASE WHEN uncertain THEN now() END");
-
-	if (changed)
-		rk_xact_wake_worker();
-	PG_RETURN_BOOL(changed);
+	PG_RETURN_BOOL(change_state(PG_GETARG_INT64(0), "pending dead",
+								"state = 'cancelled', done_at = now(),"
+								" settle_at = CASE WHEN uncertain THEN now() END"));
 }
 
 /*
@@ -1077,30 +1072,6 @@ rk_outbox_add_checks(List *followups)
 }
 
 /*
- * A SQL statement's text with the token, should an error message of a
- * user's function carry it, replaced.
- */
-static char *
-without_token(const char *text, const char *token)
-{
-	StringInfoData buf;
-	const char *hit;
-	size_t		len = token != NULL ? strlen(token) : 0;
-
-	if (text == NULL)
-		return NULL;
-	initStringInfo(&buf);
-	while (len > 0 && (hit = strstr(text, token)) != NULL)
-	{
-		appendBinaryStringInfo(&buf, text, hit - text);
-		appendStringInfoString(&buf, "[token]");
-		text = hit + len;
-	}
-	appendStringInfoString(&buf, text);
-	return buf.data;
-}
-
-/*
  * Writes the key id into the intent's row and hands the token to the
  * delivery function, as the enqueuing role.  Our statements name every
  * object with its schema; the user's function runs with the session's
@@ -1175,37 +1146,25 @@ deliver(RkIntent *intent)
 }
 
 /*
- * For a done create: the key id and the token go where the intent says, as
- * the enqueuing role, in a subtransaction.  Returns false, with the error
- * in the intent, when that failed: then the key is not delivered, and the
- * intent is uncertain (its key will be deleted and made anew).
+ * Runs fn(intent) in a subtransaction of the current transaction.  Returns
+ * false when it raised: the subtransaction is rolled back (the user id it
+ * may have changed with it) and the error becomes the intent's, its message
+ * after what, with the token, should it be in it, replaced.  The memory
+ * context and the resource owner are as they were.
  */
-static bool
-deliver_as_role(RkIntent *intent)
+bool
+rk_outbox_try(void (*fn) (RkIntent *intent), RkIntent *intent, const char *what)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Oid			save_userid;
-	int			save_sec_context;
 	volatile bool ok = true;
 
-	if (intent->deliver_to == NULL && !OidIsValid(intent->target))
-		return true;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	PG_TRY();
 	{
-		SetUserIdAndSecContext(intent->role, save_sec_context |
-							   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		deliver(intent);
-		SPI_finish();
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		fn(intent);
 		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
@@ -1215,17 +1174,35 @@ deliver_as_role(RkIntent *intent)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		SetUserIdAndSecContext(save_userid, save_sec_context);
 		intent->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
-		intent->message = psprintf("could not deliver the key: %s",
-								   without_token(edata->message, intent->token));
+		intent->message = psprintf("%s%s", what,
+								   rk_error_without(edata->message, intent->token, "[token]"));
 		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
 	return ok;
+}
+
+/*
+ * Delivers as the enqueuing role, SPI connected; for rk_outbox_try.
+ */
+static void
+deliver_as_role(RkIntent *intent)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(intent->role, save_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	deliver(intent);
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 /*
@@ -1257,8 +1234,14 @@ rk_outbox_record(RkIntent *intent)
 	bool		settle;
 	TimestampTz now = GetCurrentTimestamp();
 
+	/*
+	 * A done create's key id and token go where the intent says, in a
+	 * subtransaction; when that fails, the key is not delivered and the
+	 * intent is uncertain (its key will be deleted and made anew).
+	 */
 	if (intent->op == RK_INTENT_CREATE && intent->end == RK_INTENT_DONE && !intent->settling &&
-		!deliver_as_role(intent))
+		(intent->deliver_to != NULL || OidIsValid(intent->target)) &&
+		!rk_outbox_try(deliver_as_role, intent, "could not deliver the key: "))
 	{
 		intent->end = RK_INTENT_AGAIN;
 		intent->uncertain = true;

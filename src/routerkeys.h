@@ -432,6 +432,7 @@ extern pg_noreturn void rk_error_raise(const RkConfig *config, const RkOutcome *
 extern void rk_error_raise(const RkConfig *config, const RkOutcome *outcome) pg_attribute_noreturn();
 #endif
 extern void rk_error_warn(const RkConfig *config, const RkOutcome *outcome);
+extern char *rk_error_without(const char *text, const char *secret, const char *mark);
 extern void rk_error_describe(const RkConfig *config, const RkOutcome *outcome,
 							  char **sqlstate, char **message);
 
@@ -509,6 +510,7 @@ extern void rk_outbox_record(RkIntent *intent);
 extern TimestampTz rk_outbox_next_due(void);
 extern List *rk_outbox_known_ids(const char *server, const char *key_name);
 extern void rk_outbox_add_checks(List *followups);
+extern bool rk_outbox_try(void (*fn) (RkIntent *intent), RkIntent *intent, const char *what);
 
 /* in worker.c */
 extern int	rk_worker_settle_ms;

@@ -421,48 +421,21 @@ paused_servers(TimestampTz now, TimestampTz *first_end)
 }
 
 /*
- * Loads the configuration an intent is applied with: its server, as its
- * enqueuing role.  What fails (the role lost USAGE, its mapping is gone)
- * makes the intent dead, with the error; nothing is raised.
+ * Loads the configuration an intent is applied with, its server's as its
+ * enqueuing role, and what a look-up of its name must leave alone; for
+ * rk_outbox_try.
  */
 static void
-load_config(RkIntent *intent, MemoryContext cxt)
+load_config(RkIntent *intent)
 {
-	ResourceOwner owner = CurrentResourceOwner;
+	RkConfig   *config = rk_options_load(rk_options_resolve_server(intent->server),
+										 intent->role);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		RkConfig   *config = rk_options_load(rk_options_resolve_server(intent->server),
-											 intent->role);
-
-		rk_http_prepare(config);
-
-		if (intent->key_name != NULL &&
-			(intent->uncertain || intent->settling || intent->op == RK_INTENT_CHECK))
-			intent->keep_ids = rk_outbox_known_ids(intent->server, intent->key_name);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		intent->config = config;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		intent->end = RK_INTENT_DEAD;
-		intent->sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
-		intent->message = pstrdup(edata->message);
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	rk_http_prepare(config);
+	if (intent->key_name != NULL &&
+		(intent->uncertain || intent->settling || intent->op == RK_INTENT_CHECK))
+		intent->keep_ids = rk_outbox_known_ids(intent->server, intent->key_name);
+	intent->config = config;
 }
 
 /*
@@ -788,8 +761,14 @@ work_round(MemoryContext cxt, TimestampTz *next_due, bool *gone)
 	if (taken != NIL)
 		rk_outbox_add_checks(taken);
 	intents = rk_outbox_claim(RK_CLAIM_LIMIT, paused_servers(now, &pause_end));
+	/* What fails here (the role lost USAGE, its mapping is gone) makes it dead. */
 	foreach(lc, intents)
-		load_config((RkIntent *) lfirst(lc), cxt);
+	{
+		RkIntent   *intent = (RkIntent *) lfirst(lc);
+
+		if (!rk_outbox_try(load_config, intent, ""))
+			intent->end = RK_INTENT_DEAD;
+	}
 	if (intents == NIL)
 	{
 		*next_due = rk_outbox_next_due();

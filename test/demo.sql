@@ -127,7 +127,8 @@ INSERT INTO signups (id) VALUES (4);
 ROLLBACK;
 \set ECHO none
 -- Waits (at most 30 s) until the worker is done with every intent.
-DO $$
+CREATE FUNCTION pg_temp.worker_done() RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
     FOR i IN 1 .. 600 LOOP
         EXIT WHEN NOT EXISTS (SELECT FROM routerkeys.outbox WHERE state IN ('pending', 'sending'));
@@ -135,6 +136,7 @@ BEGIN
     END LOOP;
 END
 $$;
+SELECT pg_temp.worker_done() \g /dev/null
 \set ECHO queries
 SELECT id, operation, key_name, state, attempts, result_key_id FROM routerkeys.outbox ORDER BY id;
 SELECT id, key_id FROM signups ORDER BY id;
@@ -142,14 +144,7 @@ SELECT signup, key_id, left(token, 34) || '…' AS token FROM signup_tokens ORDE
 UPDATE signups SET suspended = true WHERE id = 2;
 DELETE FROM signups WHERE id = 3;
 \set ECHO none
-DO $$
-BEGIN
-    FOR i IN 1 .. 600 LOOP
-        EXIT WHEN NOT EXISTS (SELECT FROM routerkeys.outbox WHERE state IN ('pending', 'sending'));
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
+SELECT pg_temp.worker_done() \g /dev/null
 \set ECHO queries
 SELECT id, operation, key_name, state FROM routerkeys.outbox WHERE operation <> 'create' ORDER BY id;
 SELECT name, active FROM routerkeys.keys WHERE name LIKE 'signup-%' ORDER BY name;
