@@ -993,7 +993,12 @@ rk_outbox_known_ids(const char *server, const char *key_name)
 	begin_as_owner(&saved);
 	run(sql, 2, types, values, NULL, SPI_OK_SELECT);
 	for (uint64 row = 0; row < SPI_processed; row++)
-		ids = lappend(ids, MemoryContextStrdup(cxt, column((int) row, "result_key_id")));
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(cxt);
+
+		ids = lappend(ids, column((int) row, "result_key_id"));
+		MemoryContextSwitchTo(spicxt);
+	}
 	end_as_owner(&saved);
 	return ids;
 }
