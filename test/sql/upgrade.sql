@@ -33,14 +33,16 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) || ' | ' || concat_ws(
          obj_description(d.objid, (SELECT relname FROM pg_class WHERE oid = d.classid)))
 FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
 WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'routerkeys' AND d.deptype = 'e'
-  -- array types and a view's row type are members from PostgreSQL 17 on: left out
+  -- array types and the row types of views and tables are members from PostgreSQL 17 on:
+  -- left out
   AND NOT EXISTS (SELECT FROM pg_type t WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
-                  AND (t.typcategory = 'A' OR t.typrelid IN (SELECT oid FROM pg_class WHERE relkind = 'v')))
+                  AND (t.typcategory = 'A' OR t.typrelid <> 0))
 UNION ALL
 SELECT 'index ' || indexname || ' | ' || indexdef FROM pg_indexes WHERE schemaname = 'routerkeys'
 UNION ALL
 SELECT 'constraint ' || conrelid::regclass || '.' || conname || ' | ' || pg_get_constraintdef(oid)
 FROM pg_constraint WHERE connamespace = 'routerkeys'::regnamespace
+  AND contype <> 'n'   -- NOT NULL, a constraint from PostgreSQL 18 on, is in the columns
 UNION ALL
 SELECT 'schema routerkeys | ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'routerkeys'
 UNION ALL
