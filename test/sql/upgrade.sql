@@ -36,7 +36,7 @@ WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'routerkeys' AND d
   -- array types and the row types of views and tables are members from PostgreSQL 17 on:
   -- left out
   AND NOT EXISTS (SELECT FROM pg_type t WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
-                  AND (t.typcategory = 'A' OR t.typrelid <> 0))
+                  AND (t.typcategory = 'A' OR t.typrelid IN (SELECT oid FROM pg_class WHERE relkind IN ('r', 'v'))))
 UNION ALL
 SELECT 'index ' || indexname || ' | ' || indexdef FROM pg_indexes WHERE schemaname = 'routerkeys'
 UNION ALL
