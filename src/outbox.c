@@ -934,7 +934,8 @@ rk_outbox_claim(int limit, List *paused_servers)
 		"       WHERE c.state = 'pending' AND c.next_attempt_at <= now()"
 		"         AND c.server <> ALL ($2) AND NOT " EARLIER_OPEN("c")
 		"       ORDER BY c.id LIMIT $1) d"
-		" WHERE i.id = d.id RETURNING " CLAIMED_COLUMNS;
+		" WHERE i.id = d.id AND i.state = 'pending'"	/* rechecked should cancel() win */
+		" RETURNING " CLAIMED_COLUMNS;
 	static const char *const settle =
 		"SELECT " CLAIMED_COLUMNS " FROM routerkeys.intent i"
 		" WHERE i.settle_at <= now() AND i.state IN ('done', 'dead', 'cancelled')"
