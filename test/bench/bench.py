@@ -21,8 +21,9 @@ Needs the environment of test/run.sh: PGHOST, PGPORT, PGUSER, PGDATABASE, RK_STU
 Optional: RK_BENCH_ROUNDS (3; 0 runs no workload), RK_BENCH_BUDGET_S (540: no workload starts
 that would likely end past it, judging by its previous run), RK_BENCH_PERF=1 (then profile the routerkeys backend with
 perf during W1 and W2 into out/perf-*.txt), RK_BENCH_CLIENTS (e.g. "rawc,routerkeys": only
-those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those), RK_BENCH_SKIP (set by run.sh:
-"client=why;...").
+those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those; W7, durable provisioning, runs only
+when named, or with "all"), RK_BENCH_IDLE_S (60: W7's idle window), RK_BENCH_SKIP (set by
+run.sh: "client=why;...").
 
 Timings are reported, never asserted: the exit status is non-zero only when a measurement
 could not be made (an error, a wrong count, a timeout), after one retry.
@@ -64,6 +65,14 @@ PAGE = 200            # page_size / limit
 REPS = {"W1": 2, "W4": 2}   # measurements per round of the quick workloads (others: 1)
 COLD_REPS = 5         # W5 cold calls per round and client (the SDK: 2, it takes seconds)
 STEP_TIMEOUT_S = 120  # any one measurement
+N_DRAIN = 2000        # W7a intents committed at once
+DRAIN_CONC = (16, 1)  # W7a max_concurrency: the default, and one at a time
+N_SPACED = 200        # W7b intents, each committed alone
+SPACING_S = 0.05      # W7b time between two of them
+SPACED_LATENCY_MS = (0, 20)     # W7b latencies the stub adds
+IDLE_S = float(os.environ.get("RK_BENCH_IDLE_S", "60"))     # W7c window
+W7_SERVER = "bench_w7"          # W7's own foreign server, made and dropped by W7
+W7_POLL_S = 0.01      # W7 poll of the outbox while it drains
 
 HAVE = {c: True for c in ("rawc", "routerkeys", "plpython", "sdk", "wrk")}
 SKIPPED = {}          # client -> why
@@ -285,6 +294,9 @@ W4J = "W4 report: 10 000 tenants JOIN status"
 W4L = "W4 list 10 000 keys (W2 at W4's size)"
 W5 = "W5 cold first call, new process"
 W6 = f"W6 transactional on vs off, x{N_TX}"
+W7A = f"W7 outbox: drain {N_DRAIN} creates, +{LATENCY_MS} ms"
+W7B = f"W7 outbox: COMMIT to key, idle, x{N_SPACED}"
+W7C = f"W7 outbox: idle worker, {IDLE_S:g} s"
 CAP = "stub capacity (wrk, keep-alive)"
 
 row("cap/get4", CAP, "GET one key, -c4 -t2 -d5s", "req/s", "wrk")
@@ -347,6 +359,25 @@ row("w5/rk_get", W5, "psql -c get_key()", "ms", "routerkeys", "w5/rawc")
 row("w5/rk_ft", W5, "psql -c FT WHERE id = ...", "ms", "routerkeys", "w5/rawc")
 row("w5/py", W5, "psql -c bench_py.get_key()", "ms", "plpython", "w5/rawc")
 row("w5/sdk", W5, "node sdk.mjs cold", "ms", "sdk", "w5/rawc")
+
+row("w7/rawc_16", W7A, "16 at once: raw C (curl multi)", "s", "rawc")
+row("w7/rk_16", W7A, "max_concurrency 16 (default): COMMIT to last done_at", "s", "routerkeys",
+    "w7/rawc_16")
+row("w7/rk_16_seen", W7A, "max_concurrency 16: COMMIT to drained, seen by a 10 ms poll", "s",
+    "routerkeys", "w7/rawc_16")
+row("w7/rk_1", W7A, "max_concurrency 1 (one at a time): COMMIT to last done_at", "s",
+    "routerkeys")
+row("w7/enqueue", W7A, f"the INSERT of {N_DRAIN} rows (provision trigger) before COMMIT", "ms",
+    "routerkeys")
+for _l in SPACED_LATENCY_MS:
+    row(f"w7b/p50_{_l}", W7B, f"+{_l} ms: done_at - enqueued_at, p50", "ms", "routerkeys")
+    row(f"w7b/p99_{_l}", W7B, f"+{_l} ms: done_at - enqueued_at, p99", "ms", "routerkeys")
+row("w7c/cpu", W7C, "worker CPU time (utime+stime, /proc/<pid>/stat)", "ms", "routerkeys")
+row("w7c/wakeups", W7C, "worker context switches (wake-ups)", "count", "routerkeys")
+row("w7c/scans", W7C, "worker reads of the outbox (scans of routerkeys.intent)", "count",
+    "routerkeys")
+row("w7c/xacts", W7C, "transactions in the database, less the bench's one read", "count",
+    "routerkeys")
 
 
 def record(key, fn):
@@ -619,9 +650,360 @@ def w6(rnd):
     stub_reset()
 
 
-WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5), ("W6", w6)]
-if os.environ.get("RK_BENCH_WORKLOADS"):
-    WORKLOADS = [w for w in WORKLOADS if w[0] in os.environ["RK_BENCH_WORKLOADS"].split(",")]
+# W7: durable provisioning.  Intents are written by the provision() trigger of a tenant table,
+# in the caller's transaction; the worker (a background process, one per database) applies
+# them after COMMIT.  W7 makes its own foreign server (so that max_concurrency can change
+# without touching the other workloads' server), tenant table, token table and delivery
+# function, and drops them, with its intents, at the end.
+
+W7_RUNS = itertools.count(1)    # run numbers: the keys' names are w7-<run>-<id>
+W7_NOTES = []                   # observations printed under the table
+DIAG = os.path.join(OUT, "w7-diagnostics.txt")
+
+
+def w7_setup(s):
+    for stmt in (
+            f"CREATE SERVER {W7_SERVER} FOREIGN DATA WRAPPER routerkeys OPTIONS (url {lit(STUB)})",
+            f"CREATE USER MAPPING FOR CURRENT_USER SERVER {W7_SERVER} "
+            "OPTIONS (provisioning_key 'rk-test-provisioning-valid')",
+            "CREATE TABLE bench.w7_tenants (run int, id int, key_id text, PRIMARY KEY (run, id))",
+            "CREATE TABLE bench.w7_tokens (tenant jsonb, key_id text, token text)",
+            "CREATE FUNCTION bench.w7_store_token(context jsonb, key_id text, token text) "
+            "RETURNS void LANGUAGE sql AS "
+            "$$ INSERT INTO bench.w7_tokens VALUES (context, key_id, token) $$",
+            "CREATE TRIGGER provision AFTER INSERT ON bench.w7_tenants FOR EACH ROW "
+            "EXECUTE FUNCTION routerkeys.provision('name=w7-{run}-{id}', 'key_column=key_id', "
+            f"'server={W7_SERVER}', 'deliver_to=bench.w7_store_token(jsonb,text,text)')"):
+        s.query(stmt)
+
+
+def w7_clear(s):
+    """Removes W7's intents, tenants and tokens (the worker is asleep or has nothing of them)."""
+    s.query(f"DELETE FROM routerkeys.intent WHERE server = {lit(W7_SERVER)}")
+    s.query("TRUNCATE bench.w7_tenants, bench.w7_tokens")
+    s.query("VACUUM (ANALYZE) routerkeys.intent")
+
+
+def w7_teardown(s):
+    s.query("SET client_min_messages = warning")
+    for stmt in (f"DELETE FROM routerkeys.intent WHERE server = {lit(W7_SERVER)}",
+                 "DROP TABLE IF EXISTS bench.w7_tenants, bench.w7_tokens",
+                 "DROP FUNCTION IF EXISTS bench.w7_store_token(jsonb, text, text)",
+                 f"DROP USER MAPPING IF EXISTS FOR CURRENT_USER SERVER {W7_SERVER}",
+                 f"DROP SERVER IF EXISTS {W7_SERVER}",
+                 "VACUUM (ANALYZE) routerkeys.intent"):
+        s.query(stmt)
+    s.query("RESET client_min_messages")
+
+
+def w7_concurrency(s, conc):
+    """Sets the server's max_concurrency; 16 is the default, set by dropping the option."""
+    opts = s.query(f"SELECT coalesce(array_to_string(srvoptions, ','), '') "
+                   f"FROM pg_foreign_server WHERE srvname = {lit(W7_SERVER)}")[0][0]
+    has = any(o.startswith("max_concurrency=") for o in opts.split(","))
+    if conc == 16:
+        if has:
+            s.query(f"ALTER SERVER {W7_SERVER} OPTIONS (DROP max_concurrency)")
+    else:
+        s.query(f"ALTER SERVER {W7_SERVER} OPTIONS ({'SET' if has else 'ADD'} "
+                f"max_concurrency {lit(str(conc))})")
+
+
+def worker_pid(s):
+    r = s.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'routerkeys worker' "
+                "AND datname = current_database()")
+    return int(r[0][0]) if r else None
+
+
+def proc_sched(pid):
+    """A process's CPU time and run-queue wait so far, in ms (/proc/<pid>/schedstat)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            cpu, wait = f.read().split()[:2]
+        return float(cpu) / 1e6, float(wait) / 1e6
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def proc_counters(pid):
+    """utime+stime in ms (/proc/<pid>/stat) and context switches (/proc/<pid>/status)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu_ms = (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    switches = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                switches += int(line.split()[1])
+    return cpu_ms, switches
+
+
+def w7_fail(s, what):
+    """Writes what the outbox and the server log show to out/w7-diagnostics.txt; raises."""
+    lines = [f"--- {datetime.datetime.now().isoformat(timespec='seconds')} {what}"]
+    try:
+        rows = s.query(
+            "SELECT state, attempts, coalesce(last_sqlstate, '-'), "
+            "coalesce(left(last_message, 200), '-'), count(*), min(id), "
+            "min(next_attempt_at)::text FROM routerkeys.outbox "
+            f"WHERE server = {lit(W7_SERVER)} GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC", timeout=30)
+        lines += ["outbox (state, attempts, sqlstate, message, count, first id, "
+                  "first next_attempt_at):"] + ["  " + " | ".join(r) for r in rows]
+        lines += ["worker: " + " | ".join(
+            " ".join(r) for r in s.query(
+                "SELECT pid, state, wait_event_type || ':' || wait_event, "
+                "coalesce(left(query, 60), '') FROM pg_stat_activity "
+                "WHERE backend_type = 'routerkeys worker'", timeout=30))]
+    except Exception as e:  # noqa: BLE001 - the report goes on without
+        lines.append(f"(could not read the outbox: {e})")
+    log_path = os.environ.get("RK_SERVER_LOG")
+    if log_path:
+        try:
+            with open(log_path, errors="replace") as f:
+                tail = [ln.rstrip() for ln in f if re.search(
+                    r"routerkeys|ERROR|WARNING|FATAL|PANIC|terminated", ln)][-40:]
+            lines += [f"server log ({log_path}), last lines of interest:"] + tail
+        except OSError as e:
+            lines.append(f"(could not read {log_path}: {e})")
+    with open(DIAG, "a") as f:
+        f.write("\n".join(lines) + "\n")
+    summary = "; ".join(lines[2:5]) if len(lines) > 2 else ""
+    raise RuntimeError(f"{what} (out/{os.path.basename(DIAG)}: {summary[:220]})")
+
+
+def w7_wait(s, run, deadline_s, what):
+    """Polls until no intent of W7 is pending or sending; the server's clock then (epoch s)."""
+    q = ("SELECT count(*), extract(epoch FROM clock_timestamp()) FROM routerkeys.intent "
+         f"WHERE server = {lit(W7_SERVER)} AND state IN ('pending', 'sending')")
+    deadline = time.monotonic() + deadline_s
+    while True:
+        n, at = s.query(q)[0]
+        if int(n) == 0:
+            return float(at)
+        if time.monotonic() > deadline:
+            w7_fail(s, f"{what}: {n} intents of run {run} still open after {deadline_s:.0f} s")
+        time.sleep(W7_POLL_S)
+
+
+def w7_check(s, run, n):
+    """Every intent of a run is done, wrote its key id back, delivered its token once."""
+    done, total, last = s.query(
+        "SELECT count(*) FILTER (WHERE state = 'done'), count(*), "
+        "coalesce(extract(epoch FROM max(done_at)), 0) FROM routerkeys.outbox "
+        f"WHERE server = {lit(W7_SERVER)} AND key_name LIKE 'w7-{run}-%'")[0]
+    written, delivered = s.query(
+        "SELECT count(DISTINCT t.key_id), count(k.key_id) FROM bench.w7_tenants t "
+        "LEFT JOIN bench.w7_tokens k ON k.key_id = t.key_id "
+        f"WHERE t.run = {run} AND t.key_id IS NOT NULL")[0]
+    if (int(done), int(total), int(written), int(delivered)) != (n, n, n, n):
+        w7_fail(s, f"run {run}: {done} of {total} intents done (expected {n}), "
+                   f"{written} key ids written back, {delivered} tokens delivered")
+    return float(last)
+
+
+def w7_warm(s):
+    """One intent through the worker: it runs (started if need be), with the server's
+    current options loaded and a connection open."""
+    run = next(W7_RUNS)
+    s.query(f"INSERT INTO bench.w7_tenants (run, id) VALUES ({run}, 0)")
+    w7_wait(s, run, 30, "warm-up")
+    w7_check(s, run, 1)
+
+
+def w7_drain(conc, perf=None):
+    """W7a: N_DRAIN intents in one transaction; COMMIT to the last done_at.  With perf (a
+    file), the worker is profiled meanwhile."""
+    def run():
+        stub_reset(LATENCY_MS)
+        with Session() as s:
+            w7_clear(s)
+            w7_concurrency(s, conc)
+            w7_warm(s)
+            pid = worker_pid(s)
+            r = next(W7_RUNS)
+            s.query("BEGIN")
+            t_ins = float(s.query("SELECT extract(epoch FROM clock_timestamp())")[0][0])
+            s.query(f"INSERT INTO bench.w7_tenants (run, id) "
+                    f"SELECT {r}, g FROM generate_series(1, {N_DRAIN}) g")
+            recorder = None
+            if perf and pid:
+                recorder = subprocess.Popen(["perf", "record", "-g", "-F", "2999", "-o", perf,
+                                             "-p", str(pid)], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+            try:
+                sched0 = proc_sched(pid)
+                t0 = float(s.query("SELECT extract(epoch FROM clock_timestamp()); COMMIT")[0][0])
+                seen = w7_wait(s, r, STEP_TIMEOUT_S, f"drain at max_concurrency {conc}")
+                sched1 = proc_sched(pid)
+            finally:
+                if recorder:
+                    recorder.send_signal(signal.SIGINT)
+                    recorder.wait(timeout=60)
+            last = w7_check(s, r, N_DRAIN)
+            live = stub_keys()
+            if live != N_DRAIN + 1:
+                raise RuntimeError(f"the stub holds {live} keys, expected {N_DRAIN + 1}")
+            w7_clear(s)
+        ms = (last - t0) * 1000
+        cpu = wait = None
+        if sched0 and sched1 and seen > t0:
+            cpu = 100 * (sched1[0] - sched0[0]) / ((seen - t0) * 1000)
+            wait = 100 * (sched1[1] - sched0[1]) / ((seen - t0) * 1000)
+        out = {f"w7/rk_{conc}": (ms / 1000, cpu, wait)}
+        if conc == 16:
+            out["w7/rk_16_seen"] = ((seen - t0), cpu, wait)
+            out["w7/enqueue"] = (t0 - t_ins) * 1000
+        return out
+    return run
+
+
+def w7_rawc():
+    stub_reset(LATENCY_MS)
+    value = scaled(rawc("create", N_DRAIN, 16, "w7-rawc-", expect=N_DRAIN), 1e-3)
+    live = stub_keys()
+    if live != N_DRAIN:
+        raise RuntimeError(f"the stub holds {live} keys, expected {N_DRAIN}")
+    return value
+
+
+def w7_spaced(latency):
+    """W7b: N_SPACED single-row autocommit INSERTs, SPACING_S apart; done_at - enqueued_at."""
+    def run():
+        stub_reset()
+        admin("POST", "/__admin/config", {"latency_ms": latency})
+        with Session() as s:
+            w7_clear(s)
+            w7_concurrency(s, 16)
+            w7_warm(s)
+            r = next(W7_RUNS)
+            start = time.monotonic()
+            late = 0
+            for i in range(1, N_SPACED + 1):
+                delay = start + (i - 1) * SPACING_S - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    late += 1
+                s.query(f"INSERT INTO bench.w7_tenants (run, id) VALUES ({r}, {i})")
+            w7_wait(s, r, 60, f"commit-to-key at +{latency} ms")
+            w7_check(s, r, N_SPACED)
+            ms = sorted(float(v[0]) for v in s.query(
+                "SELECT extract(epoch FROM done_at - enqueued_at) * 1000 FROM routerkeys.outbox "
+                f"WHERE server = {lit(W7_SERVER)} AND key_name LIKE 'w7-{r}-%'"))
+            # intents still open when the next one was committed: the server was not idle
+            busy = int(s.query(
+                "SELECT count(*) FROM routerkeys.outbox a JOIN routerkeys.outbox b "
+                "ON b.server = a.server AND b.id = a.id + 1 "
+                f"WHERE a.server = {lit(W7_SERVER)} AND a.key_name LIKE 'w7-{r}-%' "
+                f"AND b.key_name LIKE 'w7-{r}-%' AND a.done_at > b.enqueued_at")[0][0])
+            w7_clear(s)
+        if late > N_SPACED // 10 or busy:
+            W7_NOTES.append(f"W7b +{latency} ms: {late} INSERTs were sent late, {busy} intents "
+                            "were still open when the next was committed")
+        return {f"w7b/p50_{latency}": statistics.median(ms),
+                f"w7b/p99_{latency}": statistics.quantiles(ms, n=100, method="inclusive")[98]}
+    return run
+
+
+def w7_idle():
+    """W7c: the worker with an empty outbox, over IDLE_S: its CPU time and context switches
+    (/proc), its scans of routerkeys.intent (pg_stat_all_tables) and the database's
+    transactions (pg_stat_database) less the one read this session makes in the window.
+    Autovacuum is off meanwhile (a visit of its worker would be counted too), and
+    routerkeys.worker_idle_timeout, after which an idle worker exits, outlasts the window."""
+    if not 1 <= IDLE_S <= 600:
+        raise RuntimeError(f"RK_BENCH_IDLE_S={IDLE_S:g}: expected 1 to 600")
+    stub_reset()
+    counters = ("SELECT pg_stat_force_next_flush(), d.xact_commit + d.xact_rollback, "
+                "(SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_all_tables "
+                " WHERE relid = 'routerkeys.intent'::regclass), "
+                "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                " AND pid <> pg_backend_pid() AND backend_type <> 'routerkeys worker') "
+                "FROM pg_stat_database d WHERE d.datname = current_database()")
+    with Session() as s:
+        w7_clear(s)
+        w7_concurrency(s, 16)
+        w7_warm(s)          # the worker runs
+        w7_clear(s)         # and the outbox is empty
+        pid = worker_pid(s)
+        if pid is None:
+            w7_fail(s, "no routerkeys worker runs after the warm-up")
+        idle_guc = s.query("SELECT setting FROM pg_settings "
+                           "WHERE name = 'routerkeys.worker_idle_timeout'")
+        need_ms = int((IDLE_S + 60) * 1000)
+        raise_idle = bool(idle_guc) and 0 < int(idle_guc[0][0]) < need_ms
+        if raise_idle:
+            s.query(f"ALTER SYSTEM SET routerkeys.worker_idle_timeout = {need_ms}")
+            W7_NOTES.append(f"W7c: routerkeys.worker_idle_timeout was {idle_guc[0][0]} ms, "
+                            f"{need_ms} ms during the window")
+        s.query("ALTER SYSTEM SET autovacuum = off")
+        try:
+            s.query("SELECT pg_reload_conf()")
+            s.query("SELECT pg_stat_force_next_flush()")
+            time.sleep(2.0)     # the reload's wake-up is over, closed sessions have flushed
+            _, x0, scans0, others0 = s.query(counters)[0]
+            cpu0, sw0 = proc_counters(pid)
+            sched0 = proc_sched(pid)
+            req0 = admin("GET", "/__admin/state")["requests"]
+            time.sleep(IDLE_S)
+            try:
+                cpu1, sw1 = proc_counters(pid)
+                sched1 = proc_sched(pid)
+            except OSError:
+                w7_fail(s, f"the routerkeys worker (pid {pid}) exited during the idle window")
+            req1 = admin("GET", "/__admin/state")["requests"]
+            _, x1, scans1, others1 = s.query(counters)[0]
+            if worker_pid(s) != pid:
+                w7_fail(s, f"the routerkeys worker (pid {pid}) exited during the idle window")
+        finally:
+            s.query("ALTER SYSTEM RESET autovacuum")
+            if raise_idle:
+                s.query("ALTER SYSTEM RESET routerkeys.worker_idle_timeout")
+            s.query("SELECT pg_reload_conf()")
+    xacts = int(x1) - int(x0) - 1       # the read that took x0 is counted in x1
+    if int(others0) or int(others1):
+        W7_NOTES.append(f"W7c: {others0} and {others1} other sessions were connected to the "
+                        "database at the start and end of the window (their transactions "
+                        "are in the count)")
+    on_cpu = "?" if not (sched0 and sched1) else f"{(sched1[0] - sched0[0]) * 1000:.0f}"
+    W7_NOTES.append(f"W7c: worker pid {pid} ran the whole window, {on_cpu} us on a CPU by "
+                    f"/proc/<pid>/schedstat; the stub saw {int(req1) - int(req0)} requests "
+                    "meanwhile")
+    return {"w7c/cpu": cpu1 - cpu0, "w7c/wakeups": sw1 - sw0,
+            "w7c/scans": int(scans1) - int(scans0), "w7c/xacts": xacts}
+
+
+def w7(rnd):
+    saved = admin("GET", "/__admin/config").get("latency_ms", 0)
+    try:
+        with Session() as s:
+            w7_teardown(s)      # what an interrupted run may have left
+            w7_setup(s)
+        drains = [("w7/rawc_16", w7_rawc)] + [(f"w7/rk_{c}", w7_drain(c)) for c in DRAIN_CONC]
+        for key, fn in rotate(drains, rnd):
+            record(key, fn)
+        spaced = [(f"w7b/p50_{lat}", w7_spaced(lat)) for lat in SPACED_LATENCY_MS]
+        for key, fn in rotate(spaced, rnd):
+            record(key, fn)
+        record("w7c/xacts", w7_idle)
+    finally:
+        with Session() as s:
+            w7_teardown(s)
+        stub_reset()
+        admin("POST", "/__admin/config", {"latency_ms": saved})
+
+
+ALL_WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5), ("W6", w6),
+                 ("W7", w7)]
+OPT_IN = ("W7",)    # ~2 min a round: run only when RK_BENCH_WORKLOADS names it (or is "all")
+_wanted = os.environ.get("RK_BENCH_WORKLOADS", "")
+if _wanted == "all":
+    WORKLOADS = ALL_WORKLOADS
+elif _wanted:
+    WORKLOADS = [w for w in ALL_WORKLOADS if w[0] in _wanted.split(",")]
+else:
+    WORKLOADS = [w for w in ALL_WORKLOADS if w[0] not in OPT_IN]
 
 
 # --- stub capacity, plans, profile ------------------------------------------------------------
@@ -704,6 +1086,36 @@ def profile():
                                    capture_output=True, text=True, timeout=120)
                 f.write(p.stdout)
         log(f"profile: out/perf-{name}.txt")
+    if any(w == "W7" for w, _ in WORKLOADS):
+        w7_profile()
+
+
+def w7_profile():
+    """perf record of the routerkeys worker during a W7 drain at max_concurrency 16."""
+    data = os.path.join(OUT, "perf-w7-worker.data")
+    for stale in (data, data + ".old"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    saved = admin("GET", "/__admin/config").get("latency_ms", 0)
+    try:
+        with Session() as s:
+            w7_teardown(s)
+            w7_setup(s)
+        w7_drain(16, perf=data)()
+    finally:
+        with Session() as s:
+            w7_teardown(s)
+        stub_reset()
+        admin("POST", "/__admin/config", {"latency_ms": saved})
+    with open(os.path.join(OUT, "perf-w7-worker.txt"), "w") as f:
+        for args in (["--no-children", "--sort", "dso"],
+                     ["--no-children", "--sort", "dso,symbol"],
+                     ["--children", "--sort", "symbol"]):
+            p = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                "--percent-limit", "0.7", *args],
+                               capture_output=True, text=True, timeout=120)
+            f.write(p.stdout)
+    log("profile: out/perf-w7-worker.txt")
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -759,6 +1171,26 @@ def targets():
     for k, base in (("w4/rk_view", "w4l/rk_view"), ("w4/rk_ft", "w4l/rk_ft")):
         r = ratio(k, base)
         t[k] = ("<=1.5x its list of 10 000", f"{fmt_x(r)} its list", judge([at_most(r, 1.5)]))
+    # W7: what bounds each figure is the stub's latency, N_DRAIN / concurrency requests in a row
+    floors = {"w7/rawc_16": 16, "w7/rk_16": 16, "w7/rk_16_seen": 16, "w7/rk_1": 1}
+    for k, conc in floors.items():
+        floor = N_DRAIN * LATENCY_MS / 1000 / conc
+        m = med(k)
+        t[k] = ("", f"{fmt_x(None if m is None else m / floor)} the floor {floor:g} s", "")
+    speedup, vs_c = ratio("w7/rk_1", "w7/rk_16"), ratio("w7/rk_16", "w7/rawc_16")
+    t["w7/rk_16"] = (">=15x faster than one at a time, <=1.3x raw C",
+                     f"{fmt_x(speedup)} faster; {fmt_x(vs_c)} raw C; " + t["w7/rk_16"][1],
+                     judge([at_least(speedup, 15), at_most(vs_c, 1.3)]))
+    for lat in SPACED_LATENCY_MS:
+        for q in ("p50", "p99"):
+            m = med(f"w7b/{q}_{lat}")
+            t[f"w7b/{q}_{lat}"] = ("", "-" if m is None else
+                                   f"floor {lat} ms + {m - lat:.1f} ms", "")
+    x, scans, wake = med("w7c/xacts"), med("w7c/scans"), med("w7c/wakeups")
+    t["w7c/xacts"] = ("0 queries", "-" if x is None else
+                      f"{x:.0f} xacts, {scans:.0f} outbox reads, {wake:.0f} wake-ups",
+                      judge([None if x is None else x == 0,
+                             None if scans is None else scans == 0]))
     return t
 
 
@@ -903,6 +1335,27 @@ NOTES = [
     "latency-bound references, measured in the first round only.",
     "W5: wall time of a new process doing one call (psql: connection, backend start, "
     "extension load, HTTP connection).",
+    "W7 (durable provisioning; only when RK_BENCH_WORKLOADS names it): its own server "
+    "{S}, a tenant table with the provision() trigger (key id written back, token "
+    "delivered to a table).  a) {N} rows in one INSERT, then COMMIT; timed by the server's "
+    "clock from just before COMMIT to max(done_at) (done_at: the start of the worker's "
+    "transaction that records an answered intent), and to the first 10 ms poll that finds no "
+    "intent pending or sending; cpu%/rq%: the worker process's.  The floor is the stub's "
+    "10 ms per request times {N} / concurrency, what the worker adds beyond it is its claims "
+    "(256 at a time, sent in waves of max_concurrency), records, write-backs and deliveries.  "
+    "raw C: the same creates, 16 in flight on curl multi, connections opened in the timed "
+    "part; max_concurrency 1 is timed every round.".format(N=N_DRAIN, S=W7_SERVER),
+    f"W7 b) {N_SPACED} single-row autocommit INSERTs {SPACING_S * 1000:g} ms apart, one "
+    "sample of p50 and p99 per round: done_at - enqueued_at (enqueued_at: the INSERT's "
+    "transaction start); floor: the latency the stub adds, beyond it the wake-up at COMMIT "
+    "and the worker's claim.  c) after a warm-up intent, its rows deleted: the worker's CPU "
+    "time (/proc/<pid>/stat, clock ticks) and context switches (/proc/<pid>/status) over "
+    "the window, its scans of routerkeys.intent (pg_stat_all_tables) and the database's "
+    "transactions (pg_stat_database) less the one read of this session that the window "
+    "counts; autovacuum is off during the window (ALTER SYSTEM, reset after) so that its "
+    "visits are not counted, and routerkeys.worker_idle_timeout (after which an idle worker "
+    "exits) is raised to the window plus a minute when it is shorter.  0 context switches "
+    "means the worker did not run at all.",
 ]
 
 
@@ -982,11 +1435,12 @@ def main():
         "",
         *lines,
         "",
-        *NOTES,
+        *[n for n in NOTES if not n.startswith("W7") or any(w == "W7" for w, _ in WORKLOADS)],
     ]
     report += [f"WARNING: the installed routerkeys.so was replaced during {where} (now {d}; "
                f"another 'make install' on this machine): routerkeys rows mix builds"
                for where, d in SO_CHANGES]
+    report += [f"note {n}" for n in dict.fromkeys(W7_NOTES)]     # each once
     report += [f"skipped {c}: {why}" for c, why in SKIPPED.items()]
     report += [f"error {key}: {msg}" for key, msg in ERRORS]
     text = "\n".join(report) + "\n"
