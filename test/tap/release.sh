@@ -74,8 +74,8 @@ done
 ok $path_ok "every version has an upgrade script to it"
 
 # make -n prints the compiler lines without building anything.
-plain=$(env -u RK_WERROR make -n -B src/keys.o 2>/dev/null | grep -cE -- '-Werror( |$)' || true)
-strict=$(env -u RK_WERROR make -n -B RK_WERROR=1 src/keys.o 2>/dev/null | grep -cE -- '-Werror( |$)' || true)
+plain=$(env -u RK_WERROR -u MAKEFLAGS -u MAKELEVEL make -n -B src/keys.o 2>/dev/null | grep -cE -- '-Werror( |$)' || true)
+strict=$(env -u RK_WERROR -u MAKEFLAGS -u MAKELEVEL make -n -B RK_WERROR=1 src/keys.o 2>/dev/null | grep -cE -- '-Werror( |$)' || true)
 [ "$plain" = 0 ] && [ "$strict" -gt 0 ]
 ok $? "a plain make compiles without -Werror ($plain lines), RK_WERROR=1 with it ($strict)"
 
