@@ -773,14 +773,48 @@ rk_outbox_exists(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("intent", nsp));
 }
 
+/* A statement of the worker's, prepared once (SPI_keepplan). */
+typedef struct RkPlan
+{
+	char	   *sql;			/* in TopMemoryContext */
+	SPIPlanPtr	plan;
+} RkPlan;
+
+#define RK_MAX_PLANS 64			/* the outbox's statements, write-backs and deliveries */
+
+static RkPlan plans[RK_MAX_PLANS];
+static int	nplans = 0;
+
 /*
- * Runs one statement of the worker's over the outbox, with parameters.
+ * Runs one statement of the worker's over the outbox, with parameters.  Its
+ * plan is kept for the life of the process (the plan cache revalidates it
+ * after DDL): the worker runs the same few statements for every intent.
+ * Beyond RK_MAX_PLANS distinct statements they are planned each time.
  */
 static void
 run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	SPIPlanPtr	plan = NULL;
+	int			rc;
 
+	for (int i = 0; i < nplans && plan == NULL; i++)
+	{
+		if (strcmp(plans[i].sql, sql) == 0)
+			plan = plans[i].plan;
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a routerkeys outbox statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (nplans < RK_MAX_PLANS && SPI_keepplan(plan) == 0)
+		{
+			plans[nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+			plans[nplans++].plan = plan;
+		}
+	}
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "routerkeys outbox statement failed: %s", SPI_result_code_string(rc));
 }
@@ -1212,14 +1246,34 @@ deliver_as_role(RkIntent *intent)
 }
 
 /*
- * Records what came of an attempt at an intent (intent->end), in the
- * current transaction; a done create also has its key id written back and
- * its token delivered, in the same transaction.  An intent that is to be
- * tried again after max_attempts is dead; an attempt that was not made, or
- * that the service answered with 429, does not count.
+ * What a done create still needs before it is recorded: its key id written
+ * back and its token delivered, as the enqueuing role, in a subtransaction;
+ * when that fails, the key is not delivered and the intent is uncertain (its
+ * key will be deleted and made anew).  Then the token is wiped.
  */
-void
-rk_outbox_record(RkIntent *intent)
+static void
+finish_create(RkIntent *intent)
+{
+	if (intent->op == RK_INTENT_CREATE && intent->end == RK_INTENT_DONE && !intent->settling &&
+		(intent->deliver_to != NULL || OidIsValid(intent->target)) &&
+		!rk_outbox_try(deliver_as_role, intent, "could not deliver the key: "))
+	{
+		intent->end = RK_INTENT_AGAIN;
+		intent->uncertain = true;
+		intent->retry_at = rk_worker_backoff(intent->attempts);
+	}
+	if (intent->token != NULL)
+		explicit_bzero(intent->token, strlen(intent->token));
+}
+
+/*
+ * Writes what came of an attempt at one intent.  An intent that is to be
+ * tried again after max_attempts is dead; an attempt that was not made, or
+ * that the service answered with 429, does not count.  As the outbox's
+ * owner.
+ */
+static void
+record_one(RkIntent *intent, TimestampTz now)
 {
 	static const char *const sql =
 		"UPDATE routerkeys.intent SET state = $2, next_attempt_at = coalesce($3, next_attempt_at),"
@@ -1235,46 +1289,25 @@ rk_outbox_record(RkIntent *intent)
 	Oid			settled_types[3] = {INT8OID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[9];
 	char		nulls[9];
-	RkAsOwner	saved;
-	const char *state;
 	bool		settle;
-	TimestampTz now = GetCurrentTimestamp();
 
-	/*
-	 * A done create's key id and token go where the intent says, in a
-	 * subtransaction; when that fails, the key is not delivered and the
-	 * intent is uncertain (its key will be deleted and made anew).
-	 */
-	if (intent->op == RK_INTENT_CREATE && intent->end == RK_INTENT_DONE && !intent->settling &&
-		(intent->deliver_to != NULL || OidIsValid(intent->target)) &&
-		!rk_outbox_try(deliver_as_role, intent, "could not deliver the key: "))
-	{
-		intent->end = RK_INTENT_AGAIN;
-		intent->uncertain = true;
-		intent->retry_at = rk_worker_backoff(intent->attempts);
-	}
 	if (intent->uncounted)
 		intent->attempts--;
 	if (intent->end == RK_INTENT_AGAIN && !intent->settling &&
 		(intent->config == NULL || intent->attempts >= intent->config->max_attempts))
 		intent->end = RK_INTENT_DEAD;
-	if (intent->token != NULL)
-		explicit_bzero(intent->token, strlen(intent->token));
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(intent->id);
-	begin_as_owner(&saved);
 	if (intent->settling)
 	{
 		values[1] = TimestampTzGetDatum(intent->retry_at);
 		nulls[1] = intent->end == RK_INTENT_DONE ? 'n' : ' ';
 		values[2] = text_or_null(intent->message, nulls, 2);
 		run(settled, 3, settled_types, values, nulls, SPI_OK_UPDATE);
-		end_as_owner(&saved);
 		return;
 	}
-	state = intent->end == RK_INTENT_DONE ? "done" :
-		intent->end == RK_INTENT_DEAD ? "dead" : "pending";
+
 	/*
 	 * A create that may yet leave a key (it timed out) is looked up by name
 	 * once it is over and the settle delay has passed; one that dies
@@ -1282,7 +1315,8 @@ rk_outbox_record(RkIntent *intent)
 	 */
 	settle = intent->op == RK_INTENT_CREATE &&
 		(intent->may_appear || (intent->end == RK_INTENT_DEAD && intent->uncertain));
-	values[1] = CStringGetTextDatum(state);
+	values[1] = CStringGetTextDatum(intent->end == RK_INTENT_DONE ? "done" :
+									intent->end == RK_INTENT_DEAD ? "dead" : "pending");
 	values[2] = TimestampTzGetDatum(intent->retry_at);
 	nulls[2] = intent->end == RK_INTENT_AGAIN ? ' ' : 'n';
 	values[3] = BoolGetDatum(intent->uncertain && intent->end != RK_INTENT_DONE);
@@ -1294,5 +1328,24 @@ rk_outbox_record(RkIntent *intent)
 							 nulls, 7);
 	values[8] = Int32GetDatum(intent->attempts);
 	run(sql, 9, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * Records what came of the attempts at intents (a list of RkIntent, each's
+ * end set), in the current transaction: a done create also has its key id
+ * written back and its token delivered, in the same transaction.
+ */
+void
+rk_outbox_record(List *intents)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	RkAsOwner	saved;
+	ListCell   *lc;
+
+	foreach(lc, intents)
+		finish_create((RkIntent *) lfirst(lc));
+	begin_as_owner(&saved);
+	foreach(lc, intents)
+		record_one((RkIntent *) lfirst(lc), now);
 	end_as_owner(&saved);
 }

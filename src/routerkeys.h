@@ -506,7 +506,7 @@ extern void rk_xact_delete(const RkConfig *config, const char *id, const RkKey *
 extern bool rk_outbox_exists(void);
 extern void rk_outbox_recover(void);
 extern List *rk_outbox_claim(int limit, List *paused_servers);
-extern void rk_outbox_record(RkIntent *intent);
+extern void rk_outbox_record(List *intents);
 extern TimestampTz rk_outbox_next_due(void);
 extern List *rk_outbox_known_ids(const char *server, const char *key_name);
 extern void rk_outbox_add_checks(List *followups);

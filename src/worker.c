@@ -652,6 +652,13 @@ apply_creates(RkIntent **creates, int n)
 		}
 		rk_keys_create_many(config, &args[start], count, &keys[start], false,
 							&outcomes[start], &budget, NULL);
+		/* a 429 in this wave holds back the next ones at once */
+		for (int i = start; i < start + count; i++)
+		{
+			if (outcomes[i].kind == RK_OUTCOME_RETRY_LATER &&
+				outcomes[i].failure == RK_FAIL_RATE_LIMITED)
+				pause_server(config->servername, outcomes[i].retry_at);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	for (int i = 0; i < nsending; i++)
@@ -784,8 +791,7 @@ work_round(MemoryContext cxt, TimestampTz *next_due, bool *gone)
 	apply(intents);
 
 	begin(cxt);
-	foreach(lc, intents)
-		rk_outbox_record((RkIntent *) lfirst(lc));
+	rk_outbox_record(intents);
 	commit(cxt);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return true;
