@@ -23,8 +23,9 @@ PGFILEDESC = "routerkeys - Router API keys of an AI Router as SQL objects"
 
 PG_CONFIG ?= pg_config
 
-# Dependencies are appended, never replacing what PGXS puts in CFLAGS.
-PG_CPPFLAGS += $(shell curl-config --cflags) $(shell pkg-config --cflags json-c)
+# Dependencies are appended, never replacing what PGXS puts in CFLAGS; before `make deps`
+# has installed them, their configuration tools are quietly missing.
+PG_CPPFLAGS += $(shell curl-config --cflags 2>/dev/null) $(shell pkg-config --cflags json-c 2>/dev/null)
 # -Wno-unused-parameter: PostgreSQL's own headers and callback signatures need it.
 # Warnings are errors only where RK_WERROR=1 (CI, developers): a newer compiler's new
 # warning must never break a user's make install.
@@ -32,7 +33,7 @@ PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter
 ifeq ($(RK_WERROR),1)
 PG_CFLAGS += -Werror
 endif
-SHLIB_LINK += $(shell curl-config --libs) $(shell pkg-config --libs json-c)
+SHLIB_LINK += $(shell curl-config --libs 2>/dev/null) $(shell pkg-config --libs json-c 2>/dev/null)
 
 EXTRA_CLEAN = test/stub/rkstub results regression.diffs regression.out
 # PGXS's installcheck knows nothing of the stub: ours (below) starts it.
