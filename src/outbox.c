@@ -151,6 +151,53 @@ text_or_null(const char *s, char *nulls, int i)
 	return s != NULL ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/* A statement over the outbox, prepared once (SPI_keepplan). */
+typedef struct RkPlan
+{
+	char	   *sql;			/* in TopMemoryContext */
+	SPIPlanPtr	plan;
+} RkPlan;
+
+#define RK_MAX_PLANS 64			/* the outbox's statements, write-backs and deliveries */
+
+static RkPlan plans[RK_MAX_PLANS];
+static int	nplans = 0;
+
+/*
+ * Runs one statement over the outbox (or, for the worker, a write-back or a
+ * delivery), with parameters.  Its plan is kept for the life of the process
+ * (the plan cache revalidates it after DDL): the same few statements run for
+ * every intent.
+ * Beyond RK_MAX_PLANS distinct statements they are planned each time.
+ */
+static void
+run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
+{
+	SPIPlanPtr	plan = NULL;
+	int			rc;
+
+	for (int i = 0; i < nplans && plan == NULL; i++)
+	{
+		if (strcmp(plans[i].sql, sql) == 0)
+			plan = plans[i].plan;
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare a routerkeys outbox statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (nplans < RK_MAX_PLANS && SPI_keepplan(plan) == 0)
+		{
+			plans[nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+			plans[nplans++].plan = plan;
+		}
+	}
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (rc != expected)
+		elog(ERROR, "routerkeys outbox statement failed: %s", SPI_result_code_string(rc));
+}
+
 /*
  * Writes a new intent and returns its id.  The caller has checked what the
  * current role may do; the commit of the transaction wakes the worker.
@@ -173,7 +220,7 @@ insert_intent(RkNewIntent *intent)
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = ObjectIdGetDatum(role);
-	values[1] = CStringGetDatum(intent->server);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(intent->server));
 	values[2] = CStringGetTextDatum(operation_names[intent->op]);
 	values[3] = text_or_null(intent->key_name, nulls, 3);
 	values[4] = text_or_null(intent->key_id, nulls, 4);
@@ -186,13 +233,9 @@ insert_intent(RkNewIntent *intent)
 		DirectFunctionCall1(namein, CStringGetDatum(intent->key_column)) : (Datum) 0;
 	nulls[8] = intent->key_column != NULL ? ' ' : 'n';
 	values[9] = text_or_null(intent->deliver_to, nulls, 9);
-	if (intent->server != NULL)
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(intent->server));
 
 	begin_as_owner(&saved);
-	if (SPI_execute_with_args(sql, 10, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "could not insert into routerkeys.intent");
+	run(sql, 10, types, values, nulls, SPI_OK_INSERT_RETURNING);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	end_as_owner(&saved);
 
@@ -771,52 +814,6 @@ rk_outbox_exists(void)
 	Oid			nsp = get_namespace_oid("routerkeys", true);
 
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("intent", nsp));
-}
-
-/* A statement of the worker's, prepared once (SPI_keepplan). */
-typedef struct RkPlan
-{
-	char	   *sql;			/* in TopMemoryContext */
-	SPIPlanPtr	plan;
-} RkPlan;
-
-#define RK_MAX_PLANS 64			/* the outbox's statements, write-backs and deliveries */
-
-static RkPlan plans[RK_MAX_PLANS];
-static int	nplans = 0;
-
-/*
- * Runs one statement of the worker's over the outbox, with parameters.  Its
- * plan is kept for the life of the process (the plan cache revalidates it
- * after DDL): the worker runs the same few statements for every intent.
- * Beyond RK_MAX_PLANS distinct statements they are planned each time.
- */
-static void
-run(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
-{
-	SPIPlanPtr	plan = NULL;
-	int			rc;
-
-	for (int i = 0; i < nplans && plan == NULL; i++)
-	{
-		if (strcmp(plans[i].sql, sql) == 0)
-			plan = plans[i].plan;
-	}
-	if (plan == NULL)
-	{
-		plan = SPI_prepare(sql, nargs, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare a routerkeys outbox statement: %s",
-				 SPI_result_code_string(SPI_result));
-		if (nplans < RK_MAX_PLANS && SPI_keepplan(plan) == 0)
-		{
-			plans[nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
-			plans[nplans++].plan = plan;
-		}
-	}
-	rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "routerkeys outbox statement failed: %s", SPI_result_code_string(rc));
 }
 
 /*
