@@ -77,6 +77,7 @@
 #define RK_WORKER_DIR "pg_routerkeys"
 #define RK_CLAIM_LIMIT 256			/* intents claimed at once */
 #define RK_ERROR_PAUSE_MS 5000		/* after an error in the loop */
+#define RK_LAUNCH_WAIT_MS 30000		/* the launcher's wait for a free worker slot */
 #define RK_WORKER_LOCK_CLASS 4		/* advisory lock field4: the worker of a database */
 
 PGDLLEXPORT void routerkeys_launcher_main(Datum arg);
@@ -182,13 +183,29 @@ routerkeys_launcher_main(Datum arg)
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
 
+	/*
+	 * Workers of databases without the outbox exit at once and free their
+	 * slot: when none is free, wait for one, a while.
+	 */
 	foreach(lc, databases)
 	{
-		if (!start_worker(lfirst_oid(lc)))
+		int			waited = 0;
+
+		while (!start_worker(lfirst_oid(lc)) && waited < RK_LAUNCH_WAIT_MS)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			waited += 100;
+		}
+		if (waited >= RK_LAUNCH_WAIT_MS)
 			ereport(WARNING,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start the routerkeys worker of database %u",
 							lfirst_oid(lc)),
+					 errdetail("No background worker slot was free for %d s; the database's intents wait for its next commit that writes intents.",
+							   RK_LAUNCH_WAIT_MS / 1000),
 					 errhint("Raise max_worker_processes.")));
 	}
 	for (;;)
