@@ -762,10 +762,14 @@ change_state(int64 id, const char *from_states, const char *to_sql)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("intent " INT64_FORMAT " does not exist", id)));
 	if (strcmp(state, "sending") == 0)
+	{
+		/* stuck, if no worker runs (a crash without preloading): start one */
+		rk_worker_wake();
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("intent " INT64_FORMAT " is being applied", id),
-				 errhint("Wait for the worker to record what came of it, then look at routerkeys.outbox.")));
+				 errhint("Wait for the worker to record what came of it, then look at routerkeys.outbox; a worker has been started if none ran, and it puts back what a stopped one left.")));
+	}
 	if (strstr(from_states, state) != NULL)
 	{
 		char	   *sql = psprintf("UPDATE routerkeys.intent SET %s WHERE id = $1", to_sql);
