@@ -733,7 +733,12 @@ rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkK
 				outcome_unsettled(config, r, args[i].name, first_sent[i], outcome);
 				continue;
 			}
-			if (r->attempts > config->max_retries)
+			/*
+			 * No key of this create is left.  Sent again at once, within
+			 * max_retries; a call that may not wait at all (the worker, which
+			 * backs off itself) is told to try again later instead.
+			 */
+			if (r->attempts > config->max_retries || (budget->wait_left_ms <= 0 && !succeeded(r)))
 			{
 				if (succeeded(r))
 					outcome_broken(r, NULL, pstrdup("The answer to a create could not be read; the key it made was deleted."), outcome);
