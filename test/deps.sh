@@ -26,7 +26,7 @@ if [ -n "$major" ]; then
     packages+=("postgresql-$major" "postgresql-server-dev-$major" postgresql-common)
 fi
 if [ "${1:-}" = "--bench" ]; then
-    packages+=(wrk python3-requests)
+    packages+=(wrk python3-requests nginx)
     [ -n "$major" ] && packages+=("postgresql-plpython3-$major")
 fi
 
@@ -53,5 +53,14 @@ if [ "$(id -u)" -ne 0 ]; then
     sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
+# nginx is the benchmark's reference server, which bench.py starts on loopback: Debian's
+# package must not start its own on port 80, so services are kept from starting while it
+# installs (policy-rc.d 101), unless the machine has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -17,8 +17,14 @@ also records the CPU time of the process doing the work (the backend for SQL cli
 as "cpu%" of the elapsed time: near 100% means that process is the bottleneck, lower means
 it waits (for the stub, or for a CPU other work holds).
 
+W1, W2 and W4 also run against nginx serving the stub's answers as static files (a reference
+server that is not the bottleneck: rows "... against nginx", routerkeys through the server
+bench_static), and every figure of theirs says what bounds it: the server's time for the
+requests of one call (wrk -c1; for nginx also its CPU time meanwhile) against the client
+process's CPU time for one call.
+
 Needs the environment of test/run.sh: PGHOST, PGPORT, PGUSER, PGDATABASE, RK_STUB_URL.
-Optional: RK_BENCH_ROUNDS (3; 0 runs no workload), RK_BENCH_BUDGET_S (540: no workload starts
+Optional: RK_BENCH_ROUNDS (3; 0 runs no workload), RK_BENCH_BUDGET_S (600: no workload starts
 that would likely end past it, judging by its previous run), RK_BENCH_PERF=1 (then profile the routerkeys backend with
 perf during W1 and W2 into out/perf-*.txt), RK_BENCH_CLIENTS (e.g. "rawc,routerkeys": only
 those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those; W7, durable provisioning, runs only
@@ -52,7 +58,7 @@ RAWC = os.path.join(OUT, "rawc")
 SDK = os.path.join(HERE, "sdk.mjs")
 STUB = os.environ["RK_STUB_URL"].rstrip("/")
 ROUNDS = int(os.environ.get("RK_BENCH_ROUNDS", "3"))
-BUDGET_S = float(os.environ.get("RK_BENCH_BUDGET_S", "540"))
+BUDGET_S = float(os.environ.get("RK_BENCH_BUDGET_S", "600"))
 PERF = os.environ.get("RK_BENCH_PERF") == "1"
 
 N_GET = 2000          # W1 calls
@@ -229,8 +235,8 @@ def run_kv(argv, expect=None, timeout=STEP_TIMEOUT_S):
     return kv
 
 
-def rawc(*args, expect=None):
-    return run_kv([RAWC, args[0], STUB, *map(str, args[1:])], expect)
+def rawc(*args, expect=None, url=None):
+    return run_kv([RAWC, args[0], url or STUB, *map(str, args[1:])], expect)
 
 
 def sdk(*args, expect=None):
@@ -259,12 +265,14 @@ def scaled(d, factor):
 # --- the table's rows -----------------------------------------------------------------------
 
 class Row:
-    def __init__(self, key, workload, client, unit, who, ref):
+    def __init__(self, key, workload, client, unit, who, ref, nginx=False):
         self.key, self.workload, self.client, self.unit = key, workload, client, unit
         self.who = who          # which client family (for skipping)
         self.ref = ref          # key of the raw C row to divide by
+        self.nginx = nginx      # measured against the nginx reference server
         self.samples = []
         self.cpu = []
+        self.cpu_abs = []       # CPU time of the client process, in the row's unit
         self.wait = []
         self.error = None
 
@@ -277,12 +285,15 @@ class Row:
     def wait_median(self):
         return statistics.median(self.wait) if self.wait else None
 
+    def cpu_abs_median(self):
+        return statistics.median(self.cpu_abs) if self.cpu_abs else None
+
 
 ROWS = {}
 
 
-def row(key, workload, client, unit, who, ref=None):
-    ROWS[key] = Row(key, workload, client, unit, who, ref)
+def row(key, workload, client, unit, who, ref=None, nginx=False):
+    ROWS[key] = Row(key, workload, client, unit, who, ref, nginx)
 
 
 W1 = f"W1 get_key x{N_GET}, warm session"
@@ -298,10 +309,18 @@ W7A = f"W7 outbox: drain {N_DRAIN} creates, +{LATENCY_MS} ms"
 W7B = f"W7 outbox: COMMIT to key, idle, x{N_SPACED}"
 W7C = f"W7 outbox: idle worker, {IDLE_S:g} s"
 CAP = "stub capacity (wrk, keep-alive)"
+CAPN = "nginx capacity (wrk, keep-alive)"
+W1N = f"W1 get_key x{N_GET}, against nginx"
+W2N = "W2 list 100 000 keys, against nginx"
+W4JN = "W4 report JOIN status, against nginx"
+W4LN = "W4 list 10 000 keys, against nginx"
 
 row("cap/get4", CAP, "GET one key, -c4 -t2 -d5s", "req/s", "wrk")
 row("cap/get1", CAP, "GET one key, -c1 -t1 -d3s", "us/req", "wrk")
 row("cap/list1", CAP, f"GET a page of {PAGE}, -c1 -t1 -d3s", "ms/page", "wrk")
+row("cap/ngx_get1", CAPN, "GET one key, -c1 -t1 -d3s", "us/req", "wrk", nginx=True)
+row("cap/ngx_list1", CAPN, f"GET a page of {PAGE}, -c1 -t1 -d3s", "ms/page", "wrk",
+    nginx=True)
 
 row("w1/rawc", W1, "raw C (libcurl easy, keep-alive)", "us/call", "rawc")
 row("w1/rk_get", W1, "routerkeys get_key() LATERAL", "us/call", "routerkeys", "w1/rawc")
@@ -309,6 +328,13 @@ row("w1/rk_ft", W1, "routerkeys foreign table, PL/pgSQL loop", "us/call", "route
     "w1/rawc")
 row("w1/py", W1, "PL/Python requests.Session", "us/call", "plpython", "w1/rawc")
 row("w1/sdk", W1, "Node SDK @orq-ai/node", "us/call", "sdk", "w1/rawc")
+# The same work against nginx serving the stub's answers as files (the reference server
+# that is not the bottleneck); routerkeys through the server bench_static.
+row("w1n/rawc", W1N, "raw C (libcurl easy, keep-alive)", "us/call", "rawc", nginx=True)
+row("w1n/rk_get", W1N, "routerkeys get_key() LATERAL", "us/call", "routerkeys", "w1n/rawc",
+    nginx=True)
+row("w1n/rk_ft", W1N, "routerkeys foreign table, PL/pgSQL loop", "us/call", "routerkeys",
+    "w1n/rawc", nginx=True)
 
 row("w2/rawc", W2, "raw C", "s", "rawc")
 row("w2/rk_view", W2, "routerkeys view routerkeys.keys", "s", "routerkeys", "w2/rawc")
@@ -322,6 +348,11 @@ row("w2m/rk_fn", W2M, "routerkeys list_keys() (backend)", "MB", "routerkeys")
 row("w2m/rk_ft", W2M, "routerkeys foreign table (backend)", "MB", "routerkeys")
 row("w2m/py", W2M, "PL/Python (backend)", "MB", "plpython")
 row("w2m/sdk", W2M, "Node SDK (process)", "MB", "sdk")
+row("w2n/rawc", W2N, "raw C", "s", "rawc", nginx=True)
+row("w2n/rk_view", W2N, "routerkeys view routerkeys.keys", "s", "routerkeys", "w2n/rawc",
+    nginx=True)
+row("w2n/rk_fn", W2N, "routerkeys list_keys()", "s", "routerkeys", "w2n/rawc", nginx=True)
+row("w2n/rk_ft", W2N, "routerkeys foreign table", "s", "routerkeys", "w2n/rawc", nginx=True)
 
 row("w3/rawc_1", W3S, "raw C (serial, keep-alive)", "s", "rawc")
 row("w3/rk_trig", W3S, "routerkeys create_key() row trigger", "s", "routerkeys", "w3/rawc_1")
@@ -343,6 +374,15 @@ row("w4l/rk_view", W4L, "routerkeys view", "ms", "routerkeys", "w4l/rawc")
 row("w4l/rk_ft", W4L, "routerkeys foreign table", "ms", "routerkeys", "w4l/rawc")
 row("w4l/py", W4L, "PL/Python", "ms", "plpython", "w4l/rawc")
 row("w4l/sdk", W4L, "Node SDK", "ms", "sdk", "w4l/rawc")
+row("w4n/rawc", W4JN, "raw C (list + hash)", "ms", "rawc", nginx=True)
+row("w4n/rk_view", W4JN, "routerkeys JOIN routerkeys.keys", "ms", "routerkeys", "w4n/rawc",
+    nginx=True)
+row("w4n/rk_ft", W4JN, "routerkeys JOIN router_keys (FT)", "ms", "routerkeys", "w4n/rawc",
+    nginx=True)
+row("w4ln/rawc", W4LN, "raw C", "ms", "rawc", nginx=True)
+row("w4ln/rk_view", W4LN, "routerkeys view", "ms", "routerkeys", "w4ln/rawc", nginx=True)
+row("w4ln/rk_ft", W4LN, "routerkeys foreign table", "ms", "routerkeys", "w4ln/rawc",
+    nginx=True)
 
 row("w6/get_off", W6, "get_key() LATERAL, routerkeys.transactional off", "us/call", "routerkeys")
 row("w6/get_on", W6, "get_key() LATERAL, on (the default)", "us/call", "routerkeys", "w6/get_off")
@@ -383,7 +423,7 @@ row("w7c/xacts", W7C, "transactions in the database, less the bench's one read",
 def record(key, fn):
     """Runs one measurement (once more after a failure) and files its samples."""
     r = ROWS[key]
-    if not HAVE.get(r.who, True):
+    if not HAVE.get(r.who, True) or (r.nginx and NGINX is None):
         return
     for attempt in (1, 2):
         try:
@@ -404,6 +444,7 @@ def record(key, fn):
         ROWS[k].samples.append(value)
         if cpu is not None:
             ROWS[k].cpu.append(cpu)
+            ROWS[k].cpu_abs.append(value * cpu / 100)
         if wait is not None:
             ROWS[k].wait.append(wait)
         shown.append(f"{k} {value:.4g} {ROWS[k].unit}" + (f" (cpu {cpu:.0f}%)" if cpu else ""))
@@ -413,6 +454,336 @@ def record(key, fn):
 def rotate(items, n):
     n %= len(items)
     return items[n:] + items[:n]
+
+
+# --- the reference server: nginx serving the stub's answers as static files -----------------
+#
+# The stub (libmicrohttpd, JSON built per request) takes 20 to 80 us a key at wrk -c1 on 2
+# cores, a large part of a W1 call.  nginx serves the same answers, fetched from the stub once with the
+# exact requests routerkeys and rawc send (GET /v2/api-keys/{id}; GET /v2/api-keys with
+# ?source=router&limit=200, then &starting_after=<the last id of the previous page>, until a
+# page shorter than the limit), as files: a key as www/keys/<id>.json, a page as
+# www/list/<its query string, byte for byte>.json (try_files on $args, so any other query
+# string is a 404).  It listens on 127.0.0.1 only, keep-alive, one process, Content-Type
+# application/json, and its Date header; it does not check the authorization.  Every answer
+# that is not a 2xx is logged (misses.log) and fails the measurement that caused it.
+
+STATIC_SERVER = "bench_static"  # the foreign server whose url is nginx's
+STATIC_SQL = (f"SET routerkeys.default_server = {STATIC_SERVER}",
+              # router_keys (also inside bench.ft_get_loop) is then the table of bench_static
+              f"SET search_path = {STATIC_SERVER}, public")
+NGINX = None          # the running Nginx, or None
+NGINX_SKIP = None     # why the rows against nginx are not measured
+NGINX_WORKLOADS = ("W1", "W2", "W4")
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections 256;
+}}
+http {{
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    types {{ }}
+    default_type application/json;
+    charset off;
+    server_tokens off;
+    etag off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_timeout 300s;
+    keepalive_requests 100000000;
+    log_format rk_miss '$status $request_method $request_uri';
+    map $status $rk_miss {{
+        ~^2 0;
+        default 1;
+    }}
+    access_log {d}/misses.log rk_miss if=$rk_miss;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location = /v2/api-keys {{
+            try_files /list/$args.json =404;
+        }}
+        location ~ ^/v2/api-keys/([0-9A-Za-z]+)$ {{
+            sendfile off;   # a key's few hundred bytes go out with the header, in one write
+            try_files /keys/$1.json =404;
+        }}
+        location = /__ready {{
+            try_files /ready.json =404;
+        }}
+        location / {{
+            return 404;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary():
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent():
+    """In nginx's child: SIGTERM when the bench dies, however it dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+class Nginx:
+    """nginx in a temporary folder of its own (inside the test bed's folder, which test/run.sh
+    removes in any case), on a free loopback port; stop() ends it and removes the folder."""
+
+    def __init__(self, binary):
+        self.binary = binary
+        base = os.environ.get("PGHOST", "")
+        base = base if os.path.isdir(base) and os.access(base, os.W_OK) else None
+        self.dir = tempfile.mkdtemp(prefix="rk-bench-nginx.", dir=base)
+        os.chmod(self.dir, 0o755)
+        self.www = os.path.join(self.dir, "www")
+        self.misses = os.path.join(self.dir, "misses.log")
+        self.proc = None
+        self.url = None
+        self.version = subprocess.run([binary, "-v"], capture_output=True, text=True,
+                                      timeout=20).stderr.strip().split("/")[-1]
+        for sub in ("www", "tmp"):
+            os.makedirs(os.path.join(self.dir, sub), mode=0o755)
+        with open(os.path.join(self.www, "ready.json"), "w") as f:
+            f.write("{}\n")
+
+    def start(self):
+        last = ""
+        for _ in range(3):      # a port another process took meanwhile: another one
+            port = free_port()
+            conf = os.path.join(self.dir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(d=self.dir, port=port))
+            err = os.path.join(self.dir, "stderr.log")
+            with open(err, "w") as errf:
+                self.proc = subprocess.Popen(
+                    [self.binary, "-p", self.dir + "/", "-c", conf,
+                     "-e", os.path.join(self.dir, "error.log")],
+                    stdin=subprocess.DEVNULL, stdout=errf, stderr=errf,
+                    start_new_session=True, preexec_fn=_die_with_parent)
+            self.url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    status, headers, _ = self.get("/__ready")
+                    if status != 200:
+                        raise RuntimeError(f"nginx answered {status} to /__ready")
+                    ctype = headers.get("Content-Type", "")
+                    if ctype.split(";")[0].strip() != "application/json" or "Date" not in headers:
+                        raise RuntimeError(f"nginx answered without Content-Type "
+                                           f"application/json or Date: {dict(headers)}")
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            last = ""
+            for name in ("stderr.log", "error.log"):
+                try:
+                    with open(os.path.join(self.dir, name), errors="replace") as f:
+                        last += f.read().strip()[-300:]
+                except OSError:
+                    pass
+            self.terminate()
+        raise RuntimeError(f"nginx did not start: {last or 'no answer within 10 s'}")
+
+    def get(self, path):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", int(self.url.rsplit(":", 1)[1]),
+                                          timeout=5)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally:
+            conn.close()
+
+    def clear_misses(self):
+        if os.path.exists(self.misses):
+            open(self.misses, "w").close()      # nginx appends (O_APPEND) from the new end
+
+    def check_misses(self):
+        """Raises when nginx answered anything but a 2xx since clear_misses()."""
+        try:
+            with open(self.misses, errors="replace") as f:
+                lines = [ln.strip() for ln in f if ln.strip()]
+        except OSError:
+            return
+        if lines:
+            raise RuntimeError(f"nginx answered {len(lines)} requests with no file for them, "
+                               f"first: {lines[0][:200]}")
+
+    def terminate(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def stop(self):
+        self.terminate()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def nginx_start():
+    """Starts nginx when a workload that has rows against it runs; else says why not."""
+    global NGINX, NGINX_SKIP
+    if ROUNDS == 0 or not any(w in NGINX_WORKLOADS for w, _ in WORKLOADS):
+        NGINX_SKIP = "no workload of W1, W2, W4 runs"
+        return
+    if not (HAVE["rawc"] or HAVE["routerkeys"] or HAVE["wrk"]):
+        NGINX_SKIP = "neither rawc nor routerkeys nor wrk is among the clients"
+        return
+    binary = nginx_binary()
+    if binary is None:
+        NGINX_SKIP = "nginx is not installed (test/deps.sh --bench installs it)"
+        return
+    n = None
+    try:
+        n = Nginx(binary)
+        NGINX = n.start()
+    except Exception as e:  # noqa: BLE001 - the rows against nginx are skipped, with why
+        NGINX_SKIP = f"nginx could not be started: {str(e)[:300]}"
+        if n:
+            n.stop()
+
+
+def nginx_stop():
+    global NGINX
+    if NGINX is not None:
+        NGINX.stop()
+        NGINX = None
+
+
+def nginx_publish(key_ids, listing):
+    """Fetches from the stub, once, the answers nginx is to serve, and writes them as its files:
+    each key of key_ids, and the listing ("all" its pages, "first" its first page, or none)."""
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(STUB)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    auth = {"Authorization": "Bearer rk-test-provisioning-valid", "Accept": "application/json"}
+
+    def fetch(path):
+        conn.request("GET", path, headers=auth)
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"the stub answered {r.status} to GET {path}")
+        return body
+
+    def write(path, body):
+        with open(path, "wb") as f:
+            f.write(body)
+
+    keys_dir, list_dir = os.path.join(NGINX.www, "keys"), os.path.join(NGINX.www, "list")
+    try:
+        for d in (keys_dir, list_dir):
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d, mode=0o755)
+        for key_id in key_ids:
+            path = "/v2/api-keys/" + urllib.parse.quote(key_id, safe="-._~")
+            write(os.path.join(keys_dir, key_id + ".json"), fetch(path))
+        pages = 0
+        query = f"source=router&limit={PAGE}"      # as src/dialect_orq.c build_list
+        while listing:
+            body = fetch("/v2/api-keys?" + query)
+            write(os.path.join(list_dir, query + ".json"), body)
+            pages += 1
+            doc = json.loads(body)
+            keys = doc["data"] if isinstance(doc, dict) else doc
+            last = (not keys or listing == "first" or
+                    (doc.get("has_more") is False if isinstance(doc, dict) else len(keys) < PAGE))
+            if last:
+                break
+            if pages > N_LIST // PAGE + 10:
+                raise RuntimeError("the stub's listing does not end")
+            cursor = keys[-1].get("id") or keys[-1].get("api_key_id")
+            query = (f"source=router&limit={PAGE}&starting_after="
+                     + urllib.parse.quote(cursor, safe="-._~"))
+    finally:
+        conn.close()
+    NGINX.clear_misses()
+
+
+SERVER_CPU = {}      # row key -> nginx's CPU time per call, in the row's unit, each sample
+
+
+def against_nginx(key, fn, per_call=None):
+    """A measurement against nginx: fails when nginx had no file for a request it made.  With
+    per_call, files nginx's CPU time meanwhile (/proc/<pid>/schedstat: one process, one
+    thread), ms times per_call as for the row's value, in SERVER_CPU[key]."""
+    def run():
+        NGINX.clear_misses()
+        s0 = proc_sched(NGINX.proc.pid)
+        value = fn()
+        s1 = proc_sched(NGINX.proc.pid)
+        NGINX.check_misses()
+        if per_call is not None and s0 and s1:
+            SERVER_CPU.setdefault(key, []).append((s1[0] - s0[0]) * per_call)
+        return value
+    return run
+
+
+def static_teardown(s):
+    s.query("SET client_min_messages = warning")
+    s.query(f"DROP SCHEMA IF EXISTS {STATIC_SERVER} CASCADE")
+    s.query(f"DROP SERVER IF EXISTS {STATIC_SERVER} CASCADE")
+    s.query("RESET client_min_messages")
+
+
+class StaticServer:
+    """The foreign server bench_static (url: nginx's), its user mapping, and its foreign table
+    bench_static.router_keys (IMPORT FOREIGN SCHEMA), for the rows against nginx.  It exists
+    only while they run: with two routerkeys servers, a call that names none needs
+    routerkeys.default_server, which the stub's rows do not set."""
+
+    def __enter__(self):
+        if HAVE["routerkeys"]:
+            with Session() as s:
+                static_teardown(s)     # what an interrupted run may have left
+                s.query(f"CREATE SERVER {STATIC_SERVER} FOREIGN DATA WRAPPER routerkeys "
+                        f"OPTIONS (url {lit(NGINX.url)}, page_size '{PAGE}')")
+                s.query(f"CREATE USER MAPPING FOR CURRENT_USER SERVER {STATIC_SERVER} "
+                        "OPTIONS (provisioning_key 'rk-test-provisioning-valid')")
+                s.query(f"CREATE SCHEMA {STATIC_SERVER}")
+                s.query(f"IMPORT FOREIGN SCHEMA router FROM SERVER {STATIC_SERVER} "
+                        f"INTO {STATIC_SERVER}")
+        return self
+
+    def __exit__(self, *exc):
+        if HAVE["routerkeys"]:
+            with Session() as s:
+                static_teardown(s)
+
+
+def nginx_rows(keys):
+    """Whether any of these rows (keys) is to be measured now."""
+    return NGINX is not None and any(HAVE.get(ROWS[k].who, True) for k in keys)
 
 
 # --- the workloads --------------------------------------------------------------------------
@@ -439,6 +810,24 @@ def w1(rnd):
     for rep in range(REPS["W1"]):
         for key, fn in rotate(steps, rnd + rep):
             record(key, fn)
+
+    # The same calls against nginx (the same statements, on the server bench_static).
+    steps = [
+        ("w1n/rawc", lambda: scaled(rawc("get", key_id, N_GET, expect=N_GET,
+                                         url=NGINX.url), per_call)),
+        ("w1n/rk_get", lambda: scaled(time_sql(loop, one, expect=N_GET, before=STATIC_SQL),
+                                      per_call)),
+        ("w1n/rk_ft", lambda: scaled(time_sql(
+            f"SELECT bench.ft_get_loop({lit(key_id)}, {N_GET})",
+            f"SELECT bench.ft_get_loop({lit(key_id)}, 1)", expect=N_GET, before=STATIC_SQL),
+            per_call)),
+    ]
+    if nginx_rows(k for k, _ in steps):
+        nginx_publish([key_id], None)
+        with StaticServer():
+            for rep in range(REPS["W1"]):
+                for key, fn in rotate(steps, rnd + rep):
+                    record(key, against_nginx(key, fn, per_call))
 
 
 def w2(rnd):
@@ -470,6 +859,22 @@ def w2(rnd):
     ]
     for key, fn in rotate(steps, rnd):
         record(key, fn)
+
+    # The same listings against nginx (the same statements, on the server bench_static).
+    def static(work, w):
+        return lambda: scaled(time_sql(work, w, expect=N_LIST, before=STATIC_SQL), 1e-3)
+
+    steps = [
+        ("w2n/rawc", lambda: scaled(rawc("list", PAGE, expect=N_LIST, url=NGINX.url), 1e-3)),
+        ("w2n/rk_view", static("SELECT count(*) FROM routerkeys.keys", warm)),
+        ("w2n/rk_fn", static("SELECT count(*) FROM routerkeys.list_keys()", warm)),
+        ("w2n/rk_ft", static("SELECT count(*) FROM router_keys", warm_ft)),
+    ]
+    if nginx_rows(k for k, _ in steps):
+        nginx_publish([key_id], "all")
+        with StaticServer():
+            for key, fn in rotate(steps, rnd):
+                record(key, against_nginx(key, fn, 1e-3))
 
 
 NO_KEY = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"   # a well-formed id the stub does not have
@@ -556,8 +961,8 @@ def w4(rnd):
     warm_ft = f"SELECT count(*) FROM router_keys WHERE id = {lit(key_id)}"
     warm_py = f"SELECT count(*) FROM bench_py.get_key({lit(key_id)})"
 
-    def sql(work, w):
-        return lambda: scaled(time_sql(work, w, expect=N_REPORT), 1)
+    def sql(work, w, before=()):
+        return lambda: scaled(time_sql(work, w, expect=N_REPORT, before=before), 1)
 
     pairs = [
         [("w4/rawc", lambda: scaled(rawc("report", IDS_FILE, expect=N_REPORT), 1)),
@@ -575,6 +980,24 @@ def w4(rnd):
         for pair in rotate(pairs, rnd + rep):
             for key, fn in (pair if (rnd + rep) % 2 == 0 else pair[::-1]):
                 record(key, fn)
+
+    # The same report and listing against nginx (the same statements, on bench_static).
+    pairs = [
+        [("w4n/rawc", lambda: scaled(rawc("report", IDS_FILE, expect=N_REPORT,
+                                          url=NGINX.url), 1)),
+         ("w4ln/rawc", lambda: scaled(rawc("list", PAGE, expect=N_REPORT, url=NGINX.url), 1))],
+        [("w4n/rk_view", sql(join("routerkeys.keys"), warm, STATIC_SQL)),
+         ("w4ln/rk_view", sql("SELECT count(*) FROM routerkeys.keys", warm, STATIC_SQL))],
+        [("w4n/rk_ft", sql(join("router_keys"), warm_ft, STATIC_SQL)),
+         ("w4ln/rk_ft", sql("SELECT count(*) FROM router_keys", warm_ft, STATIC_SQL))],
+    ]
+    if nginx_rows(k for pair in pairs for k, _ in pair):
+        nginx_publish([key_id], "all")
+        with StaticServer():
+            for rep in range(REPS["W4"]):
+                for pair in rotate(pairs, rnd + rep):
+                    for key, fn in (pair if (rnd + rep) % 2 == 0 else pair[::-1]):
+                        record(key, against_nginx(key, fn, 1))
 
 
 def w5(rnd):
@@ -1028,6 +1451,13 @@ def capacity():
     record("cap/get1", lambda: 1e6 / wrk(f"{STUB}/v2/api-keys/{key_id}", 1, 1, 3))
     record("cap/list1", lambda: 1e3 / wrk(f"{STUB}/v2/api-keys?source=router&limit={PAGE}",
                                           1, 1, 3))
+    if NGINX is not None:
+        log("nginx capacity with wrk")
+        nginx_publish([key_id], "first")
+        record("cap/ngx_get1", against_nginx("cap/ngx_get1", lambda: 1e6 / wrk(
+            f"{NGINX.url}/v2/api-keys/{key_id}", 1, 1, 3)))
+        record("cap/ngx_list1", against_nginx("cap/ngx_list1", lambda: 1e3 / wrk(
+            f"{NGINX.url}/v2/api-keys?source=router&limit={PAGE}", 1, 1, 3)))
 
 
 def plans():
@@ -1171,6 +1601,9 @@ def targets():
     for k, base in (("w4/rk_view", "w4l/rk_view"), ("w4/rk_ft", "w4l/rk_ft")):
         r = ratio(k, base)
         t[k] = ("<=1.5x its list of 10 000", f"{fmt_x(r)} its list", judge([at_most(r, 1.5)]))
+    for k in ("w4n/rawc", "w4n/rk_view", "w4n/rk_ft"):     # references: no targets
+        r = ratio(k, k.replace("w4n/", "w4ln/"))
+        t[k] = ("", "" if r is None else f"{fmt_x(r)} its list", "")
     # W7: what bounds each figure is the stub's latency, N_DRAIN / concurrency requests in a row
     floors = {"w7/rawc_16": 16, "w7/rk_16": 16, "w7/rk_16_seen": 16, "w7/rk_1": 1}
     for k, conc in floors.items():
@@ -1206,6 +1639,42 @@ def fmt_v(v):
     return f"{v:.2f}"
 
 
+# What bounds a figure of W1, W2, W4: the server's time for the requests of one call (wrk -c1's
+# time per request, times the requests a call makes), against the client process's CPU time
+# for one call (the backend's for routerkeys, rawc's own), both in the row's unit.
+# Row key prefix -> (the server's capacity row, requests a call makes, capacity unit to row's).
+BOUND_SPEC = {
+    "w1": ("cap/get1", 1, 1), "w1n": ("cap/ngx_get1", 1, 1),
+    "w2": ("cap/list1", N_LIST // PAGE + 1, 1e-3), "w2n": ("cap/ngx_list1", N_LIST // PAGE + 1, 1e-3),
+    "w4": ("cap/list1", N_REPORT // PAGE + 1, 1), "w4l": ("cap/list1", N_REPORT // PAGE + 1, 1),
+    "w4n": ("cap/ngx_list1", N_REPORT // PAGE + 1, 1),
+    "w4ln": ("cap/ngx_list1", N_REPORT // PAGE + 1, 1),
+}
+
+
+def bound(key):
+    """(server per call by wrk, server CPU per call, client CPU per call, text) for a row of
+    W1, W2 or W4."""
+    spec = BOUND_SPEC.get(key.split("/")[0])
+    m = med(key)
+    if spec is None or m is None:
+        return None, None, None, ""
+    cap, requests, unit = spec
+    srv = None if med(cap) is None else med(cap) * requests * unit
+    busy = statistics.median(SERVER_CPU[key]) if SERVER_CPU.get(key) else None
+    cpu = ROWS[key].cpu_abs_median()
+
+    def show(name, v):
+        return f"{name} -" if v is None else f"{name} {fmt_v(v)} {100 * v / m:.0f}%"
+
+    text = f"{show('srv', srv)} {show('busy', busy)} | {show('cpu', cpu)}"
+    # what the server took of the call: its CPU time meanwhile, else wrk's time per request
+    server = busy if busy is not None else srv
+    if server is not None and cpu is not None:
+        text += ": server" if server >= cpu else ": client"
+    return srv, busy, cpu, text
+
+
 def build_table():
     tg = targets()
     records = []
@@ -1214,14 +1683,17 @@ def build_table():
     for r in ROWS.values():
         if not r.key.startswith("cap/") and r.key[1] not in ran:
             continue            # a workload RK_BENCH_WORKLOADS left out
+        if r.nginx and not any(w in NGINX_WORKLOADS for w, _ in WORKLOADS):
+            continue            # no workload with rows against nginx ran
         m, cpu, wait = r.median(), r.cpu_median(), r.wait_median()
         vs = ratio(r.key, r.ref) if r.ref else None
         target, observed, result = tg.get(r.key, ("", "", ""))
-        if r.who in SKIPPED:
+        if r.who in SKIPPED or (r.nginx and NGINX is None):
             result = "skipped"
         elif r.error and not r.samples:
             result = "error"
         shown_vs[r.key] = vs
+        srv, busy, cpu_call, bound_text = bound(r.key)
         records.append({
             "key": r.key, "workload": r.workload, "client": r.client,
             "median": "" if m is None else f"{m:.6g}", "unit": r.unit, "n": len(r.samples),
@@ -1231,10 +1703,14 @@ def build_table():
             "target": target, "observed": observed, "result": result,
             "samples": " ".join(f"{v:.6g}" for v in r.samples),
             "error": r.error or "",
+            "server_per_call": "" if srv is None else f"{srv:.6g}",
+            "server_cpu_per_call": "" if busy is None else f"{busy:.6g}",
+            "client_cpu_per_call": "" if cpu_call is None else f"{cpu_call:.6g}",
+            "bound": bound_text,
         })
     cols = [("workload", 38), ("client", 40), ("median", 7), ("unit", 7), ("n", 2),
-            ("vs raw C", 8), ("cpu%", 4), ("rq%", 3), ("target", 36), ("observed", 24),
-            ("result", 7)]
+            ("vs raw C", 8), ("cpu%", 4), ("rq%", 3), ("bound: server (wrk, busy) | client cpu", 46),
+            ("target", 36), ("observed", 24), ("result", 7)]
     lines = [" | ".join(name.ljust(w) for name, w in cols).rstrip(),
              "-+-".join("-" * w for _, w in cols)]
     last = None
@@ -1243,8 +1719,8 @@ def build_table():
                  fmt_v(float(rec["median"])) if rec["median"] else "-", rec["unit"],
                  str(rec["n"]),
                  fmt_x(shown_vs[rec["key"]]) if shown_vs[rec["key"]] is not None else "",
-                 rec["cpu_pct"], rec["runqueue_wait_pct"], rec["target"], rec["observed"],
-                 rec["result"]]
+                 rec["cpu_pct"], rec["runqueue_wait_pct"], rec["bound"], rec["target"],
+                 rec["observed"], rec["result"]]
         last = rec["workload"]
         lines.append(" | ".join(c.rjust(w) if name in ("median", "n", "cpu%", "rq%") else c.ljust(w)
                                 for c, (name, w) in zip(cells, cols)).rstrip())
@@ -1333,6 +1809,25 @@ NOTES = [
     "row trigger calling create_key (as in the README); concurrent = INSERT ... SELECT into "
     "the foreign table with batch_size 16 or 32.  raw C and PL/Python one at a time are "
     "latency-bound references, measured in the first round only.",
+    "against nginx (W1, W2, W4): the same statements and rawc runs, after the stub's rows of "
+    "the same workload, against nginx serving the stub's answers of that round as static files "
+    "(fetched once with the requests routerkeys sends: GET /v2/api-keys/{id}, and each page of "
+    f"GET /v2/api-keys?source=router&limit={PAGE}[&starting_after=<last id>]; any other "
+    "request would be a 404 and an error).  routerkeys goes through the server "
+    f"{STATIC_SERVER}, set in the session by routerkeys.default_server and search_path (so "
+    "get_key(), the view and router_keys are its own); the stub's rows use the only-server "
+    "shortcut, one server lookup by name per call less.  vs raw C: against raw C against "
+    "nginx.",
+    "bound: srv = the server's time for the requests of one call (its time per request by wrk "
+    f"-c1, from the capacity rows, times 1 request for W1, {N_LIST // PAGE + 1} pages for W2, "
+    f"{N_REPORT // PAGE + 1} for W4): wrk's own work and the loopback round trip are in it, and "
+    "it was measured at the start, not during the row; busy = nginx's CPU time during the row's "
+    "measurements, per call (/proc/<pid>/schedstat; the stub's is not read: its threads, one "
+    "per connection, take their CPU time with them when they exit); cpu = the CPU time of the "
+    "client process for one call (the backend's for routerkeys, rawc's own; "
+    "/proc/<pid>/schedstat around the work).  Each in the row's unit and as a share of its "
+    "median.  Then \"server\" when the server's part (busy, else srv) >= cpu, else "
+    "\"client\"; the rest of the median is the round trip and waiting for a CPU (rq%).",
     "W5: wall time of a new process doing one call (psql: connection, backend start, "
     "extension load, HTTP connection).",
     "W7 (durable provisioning; only when RK_BENCH_WORKLOADS names it): its own server "
@@ -1388,6 +1883,26 @@ def main():
         print(p.stdout + p.stderr, file=sys.stderr)
         sys.exit("bench: setup.sql failed")
 
+    nginx_start()
+
+    def on_term(signum, frame):
+        """Stops nginx, then dies of the signal as before (the stop of run.sh's timeout)."""
+        nginx_stop()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        run(info)
+    finally:
+        nginx_stop()
+
+
+def run(info):
+    if NGINX is not None:
+        log(f"nginx {NGINX.version} at {NGINX.url} (the reference server, {NGINX.dir})")
+    else:
+        log(f"no rows against nginx: {NGINX_SKIP}")
     capacity()
     plans()
 
@@ -1432,16 +1947,22 @@ def main():
         f"run took {time.monotonic() - START:.0f} s; load average at end {loadavg()}",
         *info,
         f"stub:     {STUB} (test/stub/rkstub), page_size / limit {PAGE}",
+        f"nginx:    {NGINX.url} (nginx {NGINX.version}: the stub's answers as static files; "
+        f"server {STATIC_SERVER})" if NGINX else f"nginx:    not run ({NGINX_SKIP})",
         "",
         *lines,
         "",
-        *[n for n in NOTES if not n.startswith("W7") or any(w == "W7" for w, _ in WORKLOADS)],
+        *[n for n in NOTES if (not n.startswith("W7") or any(w == "W7" for w, _ in WORKLOADS))
+          and (not n.startswith(("against nginx", "bound:")) or
+               any(w in NGINX_WORKLOADS for w, _ in WORKLOADS))],
     ]
     report += [f"WARNING: the installed routerkeys.so was replaced during {where} (now {d}; "
                f"another 'make install' on this machine): routerkeys rows mix builds"
                for where, d in SO_CHANGES]
     report += [f"note {n}" for n in dict.fromkeys(W7_NOTES)]     # each once
     report += [f"skipped {c}: {why}" for c, why in SKIPPED.items()]
+    if NGINX is None and any(w in NGINX_WORKLOADS for w, _ in WORKLOADS):
+        report.append(f"skipped the rows against nginx: {NGINX_SKIP}")
     report += [f"error {key}: {msg}" for key, msg in ERRORS]
     text = "\n".join(report) + "\n"
     print(text)

@@ -10,12 +10,14 @@
 #              them when missing and we may); without them the PL/Python rows are skipped
 #   Node SDK   @orq-ai/node 4.15.11 from test/fidelity/node_modules (npm ci there when
 #              missing); without it the SDK rows are skipped
+# and the reference server nginx (bench.py starts it; test/deps.sh --bench installs it when
+# missing and we may); without it the rows against nginx are skipped.
 #
-# Environment: RK_BENCH_ROUNDS (3), RK_BENCH_BUDGET_S (540: no workload starts that would
+# Environment: RK_BENCH_ROUNDS (3), RK_BENCH_BUDGET_S (600: no workload starts that would
 # likely end past it), RK_BENCH_PERF=1 (perf profiles of the routerkeys backend into
 # out/perf-*.txt), RK_BENCH_CLIENTS (e.g. rawc,routerkeys), RK_BENCH_WORKLOADS (W1 to W6
 # unless it names W7, the outbox workload, or says "all"), RK_BENCH_IDLE_S (60: W7's idle
-# window), RK_BENCH_TIMEOUT_S (720: the hard stop, should a step hang past its own 120 s
+# window), RK_BENCH_TIMEOUT_S (780: the hard stop, should a step hang past its own 120 s
 # limit).
 # Exits non-zero only when a measurement could not be made; slow results are reported.
 set -euo pipefail
@@ -30,14 +32,17 @@ mkdir -p "$out"
 
 skip=()
 
-# PL/Python and requests: install them when missing (a no-op otherwise).
+# PL/Python, requests and nginx: install them when missing (a no-op otherwise).
 have_plpython() {
     [ -f "$(pg_config --sharedir)/extension/plpython3u.control" ] &&
         python3 -c 'import requests' 2>/dev/null
 }
-if ! have_plpython; then
+have_nginx() {
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]
+}
+if ! have_plpython || ! have_nginx; then
     if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
-        echo "bench: installing PL/Python and python3-requests (test/deps.sh --bench)"
+        echo "bench: installing PL/Python, python3-requests and nginx (test/deps.sh --bench)"
         timeout 600 "$top/test/deps.sh" --bench || true
     fi
 fi
@@ -64,4 +69,4 @@ fi
 
 RK_BENCH_SKIP=$(IFS=';'; echo "${skip[*]+"${skip[*]}"}") \
     RK_BENCH_SDK_DIR="$sdk_dir" \
-    timeout "${RK_BENCH_TIMEOUT_S:-720}" python3 "$here/bench.py"
+    timeout "${RK_BENCH_TIMEOUT_S:-780}" python3 "$here/bench.py"
