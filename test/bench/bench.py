@@ -27,8 +27,8 @@ Needs the environment of test/run.sh: PGHOST, PGPORT, PGUSER, PGDATABASE, RK_STU
 Optional: RK_BENCH_ROUNDS (3; 0 runs no workload), RK_BENCH_BUDGET_S (600: no workload starts
 that would likely end past it, judging by its previous run), RK_BENCH_PERF=1 (then profile the routerkeys backend with
 perf during W1 and W2 into out/perf-*.txt), RK_BENCH_CLIENTS (e.g. "rawc,routerkeys": only
-those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those; W7, durable provisioning, runs only
-when named, or with "all"), RK_BENCH_IDLE_S (60: W7's idle window), RK_BENCH_SKIP (set by
+those), RK_BENCH_WORKLOADS (e.g. "W1,W2": only those; W7, durable provisioning, and W8,
+latency-bound work, run only when named, or with "all"), RK_BENCH_IDLE_S (60: W7's idle window), RK_BENCH_SKIP (set by
 run.sh: "client=why;...").
 
 Timings are reported, never asserted: the exit status is non-zero only when a measurement
@@ -39,6 +39,7 @@ import datetime
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import select
@@ -79,6 +80,24 @@ SPACED_LATENCY_MS = (0, 20)     # W7b latencies the stub adds
 IDLE_S = float(os.environ.get("RK_BENCH_IDLE_S", "60"))     # W7c window
 W7_SERVER = "bench_w7"          # W7's own foreign server, made and dropped by W7
 W7_POLL_S = 0.01      # W7 poll of the outbox while it drains
+W8_LATENCY_MS = 20    # W8a, c, d: the latency the stub adds to each request
+N8_KEYS = 10000       # W8: the keys the stub holds
+N8_TENANTS = 1000     # W8b: local tenants, each holding one of those keys
+# W8b: the report at (latency ms, tenants); at 50 ms, 100 tenants: a GET per tenant for 1 000
+# would take 50 s one at a time (the foreign table sends them so, one per outer row)
+REPORT_POINTS = ((0, 1000), (10, 1000), (50, 100))
+# and checks of the planner's choice near the crossover (it switches to the listing at ~61
+# tenants, at any latency): below its switch, and between it and the crossover at +0 ms
+REPORT_CHECKS = ((0, 40), (0, 200), (10, 40))
+N8_ANY = 16           # W8c: ids in id = ANY(...)
+N8_CREATE = 200       # W8d creates
+W8_BATCH = 32         # W8d batch_size and raw C's concurrency
+W8_CONC = 64          # W8b: GETs at once of a scan of id = ANY(...) (libcurl's limit in
+                      # src/http.c, RK_MAX_CONNECTIONS), and of its raw C reference
+W8_SCHEMA = "bench_w8"          # W8's own foreign table (batch_size 32), made and dropped by W8
+W8_STEP_TIMEOUT_S = 60          # any one W8 measurement
+W8_REPS = 2           # measurements per round of W8a, c, d (W8b: 1, at +0 ms: 3)
+W8_REPS_B0 = 3
 
 HAVE = {c: True for c in ("rawc", "routerkeys", "plpython", "sdk", "wrk")}
 SKIPPED = {}          # client -> why
@@ -235,8 +254,8 @@ def run_kv(argv, expect=None, timeout=STEP_TIMEOUT_S):
     return kv
 
 
-def rawc(*args, expect=None, url=None):
-    return run_kv([RAWC, args[0], url or STUB, *map(str, args[1:])], expect)
+def rawc(*args, expect=None, url=None, timeout=STEP_TIMEOUT_S):
+    return run_kv([RAWC, args[0], url or STUB, *map(str, args[1:])], expect, timeout)
 
 
 def sdk(*args, expect=None):
@@ -418,6 +437,47 @@ row("w7c/scans", W7C, "worker reads of the outbox (scans of routerkeys.intent)",
     "routerkeys")
 row("w7c/xacts", W7C, "transactions in the database, less the bench's one read", "count",
     "routerkeys")
+
+W8A = f"W8a +{W8_LATENCY_MS} ms: list {N8_KEYS // 1000} 000 keys, count"
+W8C = f"W8c +{W8_LATENCY_MS} ms: id = ANY({N8_ANY} ids)"
+W8D = f"W8d +{W8_LATENCY_MS} ms: {N8_CREATE} creates, {W8_BATCH} at once"
+
+
+def w8b_label(lat, n):
+    if (lat, n) in REPORT_CHECKS:
+        return f"W8b check +{lat} ms, {n} tenants"
+    return f"W8b report +{lat} ms, {n} tenants" + (" (capped)" if n < N8_TENANTS else "")
+
+
+row("w8a/rawc", W8A, "raw C (paged listing, one connection)", "ms", "rawc")
+row("w8a/rk_ft", W8A, "routerkeys foreign table, count(*)", "ms", "routerkeys", "w8a/rawc")
+row("w8a/rk_fn", W8A, "routerkeys list_keys(), count(*)", "ms", "routerkeys", "w8a/rawc")
+for _l, _n in REPORT_POINTS + REPORT_CHECKS:
+    _g, _p = w8b_label(_l, _n), f"{_l}_{_n}"
+    row(f"w8b/rawc_row_{_p}", _g, "raw C: a GET per tenant, one at a time", "ms", "rawc")
+    row(f"w8b/rk_row_{_p}", _g, "routerkeys per-row GETs (forced: LATERAL)", "ms",
+        "routerkeys", f"w8b/rawc_row_{_p}")
+    if _l == 0:
+        row(f"w8b/rk_rownj_{_p}", _g, "routerkeys per-row GETs, LATERAL, jit off", "ms",
+            "routerkeys", f"w8b/rawc_row_{_p}")
+    row(f"w8b/rawc_list_{_p}", _g, "raw C: listing + hash", "ms", "rawc")
+    row(f"w8b/rk_list_{_p}", _g, "routerkeys listing + hash join (forced)", "ms", "routerkeys",
+        f"w8b/rawc_list_{_p}")
+    row(f"w8b/rk_plan_{_p}", _g, "routerkeys as planned", "ms", "routerkeys")
+    if (_l, _n) in REPORT_POINTS:
+        row(f"w8b/rawc_c{W8_CONC}_{_p}", _g, f"raw C: a GET per tenant, {W8_CONC} at once",
+            "ms", "rawc")
+        row(f"w8b/rk_any_{_p}", _g, "routerkeys + AND k.id = ANY(ARRAY(SELECT..))", "ms",
+            "routerkeys", f"w8b/rawc_c{W8_CONC}_{_p}")
+row(f"w8c/rawc_{N8_ANY}", W8C, f"raw C: {N8_ANY} GETs at once (curl multi)", "ms", "rawc")
+row("w8c/rk_ft", W8C, f"routerkeys FT WHERE id = ANY({N8_ANY} ids)", "ms", "routerkeys",
+    f"w8c/rawc_{N8_ANY}")
+row("w8c/rawc_1", W8C, f"raw C: {N8_ANY} GETs one at a time", "ms", "rawc")
+row("w8c/rk_get", W8C, f"routerkeys get_key() x{N8_ANY}, LATERAL", "ms", "routerkeys",
+    "w8c/rawc_1")
+row(f"w8d/rawc_{W8_BATCH}", W8D, f"raw C: curl multi, {W8_BATCH} in flight", "ms", "rawc")
+row(f"w8d/rk_ft_{W8_BATCH}", W8D, f"routerkeys INSERT ... SELECT, batch_size {W8_BATCH}", "ms",
+    "routerkeys", f"w8d/rawc_{W8_BATCH}")
 
 
 def record(key, fn):
@@ -1417,9 +1477,395 @@ def w7(rnd):
         admin("POST", "/__admin/config", {"latency_ms": saved})
 
 
+# W8: latency-bound work.  The stub adds W8_LATENCY_MS to every request (W8b: 0, 10 and 50 ms),
+# so each figure is bounded by latency x requests / concurrency; every routerkeys figure stands
+# next to raw C doing the best the API allows at the same concurrency.  W8 makes its own
+# foreign table (schema bench_w8, on the server bench: page_size 200, batch_size 32) and tenant
+# tables, and drops them at the end; the keys it creates it deletes; it puts the stub's latency
+# back as it found it.
+
+W8_FT = f"{W8_SCHEMA}.router_keys"
+W8_REQ = {}         # row key -> requests of the timed work, each sample (the stub's count)
+W8_SHAPE = {}       # row key -> (latency ms, concurrency): floor = ceil(requests / conc) x latency
+W8_NOTES = []       # observations printed under the table
+W8_PLAN = {}        # latency -> the strategy the planner chose for W8b
+W8_SWITCH = {}      # what the planner's costs say: the tenants where it switches, costs
+W8_PLANS = os.path.join(OUT, "w8-plans.txt")
+W8_RUNS = itertools.count(1)    # the created keys' names are w8-<run>-<n>
+W8_TIMEOUT = (f"SET statement_timeout = '{W8_STEP_TIMEOUT_S}s'",)
+# W8b forced strategies.  One listing hashed: no nested loop, no merge join.  A GET per
+# tenant: written so, a LATERAL subquery (OFFSET 0 keeps it one) whose id = t.key_id is a
+# parameter of a GET scan, run once per tenant.  enable_* settings do not give that: without
+# hash and merge joins (and material) the planner nests the local tenants under the listing
+# instead (10 000 x 1 000 comparisons, W8_NOLIST_GUCS, shown in out/w8-plans.txt), as its
+# costs put 1 000 GETs (1 000 x 1 001) above that.
+W8_LIST_GUCS = ("SET enable_nestloop = off", "SET enable_mergejoin = off")
+W8_NOLIST_GUCS = ("SET enable_hashjoin = off", "SET enable_mergejoin = off",
+                  "SET enable_material = off")
+W8_TABLES = {n: f"bench.w8_tenants_{n}"
+             for n in sorted({N8_TENANTS} | {n for _, n in REPORT_POINTS + REPORT_CHECKS})}
+
+
+def w8_ids_file(n):
+    return os.path.join(OUT, f"w8_ids_{n}.txt")
+
+
+def stub_latency(ms):
+    admin("POST", "/__admin/config", {"latency_ms": ms})
+
+
+def stub_requests():
+    return int(admin("GET", "/__admin/state")["requests"])
+
+
+def w8_step(key, fn, latency, conc, warm_requests):
+    """A W8 measurement; also files the requests of its timed work (the stub's count around
+    it, less the untimed warm-up's) and its shape (latency, concurrency) for its floor."""
+    W8_SHAPE[key] = (latency, conc)
+
+    def run():
+        r0 = stub_requests()
+        value = fn()
+        W8_REQ.setdefault(key, []).append(stub_requests() - r0 - warm_requests)
+        return value
+    return run
+
+
+def w8_teardown(s):
+    s.query("SET client_min_messages = warning")
+    s.query(f"DROP SCHEMA IF EXISTS {W8_SCHEMA} CASCADE")
+    s.query(f"DROP TABLE IF EXISTS {', '.join(W8_TABLES.values())}")
+    s.query("RESET client_min_messages")
+
+
+def w8_setup(s):
+    """W8's foreign table and tenants: every (N8_KEYS / N8_TENANTS)th key of the listing is a
+    tenant's; the smaller tables take every (N8_TENANTS / n)th of those.  Returns the ids of
+    the N8_TENANTS tenants."""
+    step = N8_KEYS // N8_TENANTS
+    for stmt in (
+            f"CREATE SCHEMA {W8_SCHEMA}",
+            f"IMPORT FOREIGN SCHEMA router FROM SERVER bench INTO {W8_SCHEMA}",
+            f"ALTER FOREIGN TABLE {W8_FT} OPTIONS (ADD batch_size '{W8_BATCH}')",
+            f"CREATE TABLE {W8_TABLES[N8_TENANTS]} (id int PRIMARY KEY, key_id text NOT NULL)",
+            f"INSERT INTO {W8_TABLES[N8_TENANTS]} SELECT n / {step}, id FROM "
+            f"(SELECT row_number() OVER () AS n, id FROM routerkeys.list_keys()) k "
+            f"WHERE n % {step} = 0",
+            f"ANALYZE {W8_TABLES[N8_TENANTS]}"):
+        s.query(stmt)
+    for n, table in W8_TABLES.items():
+        if n != N8_TENANTS:
+            s.query(f"CREATE TABLE {table} AS SELECT * FROM {W8_TABLES[N8_TENANTS]} "
+                    f"WHERE id % {N8_TENANTS // n} = 0")
+            s.query(f"ALTER TABLE {table} ADD PRIMARY KEY (id)")
+            s.query(f"ANALYZE {table}")
+    ids = {}
+    for n, table in W8_TABLES.items():
+        ids[n] = [r[0] for r in s.query(f"SELECT key_id FROM {table} ORDER BY id")]
+        if len(ids[n]) != n:
+            raise RuntimeError(f"W8 set-up: {len(ids[n])} tenants in {table}, expected {n}")
+        with open(w8_ids_file(n), "w") as f:
+            f.write("\n".join(ids[n]) + "\n")
+    with open(w8_ids_file(N8_ANY), "w") as f:
+        f.write("\n".join(ids[N8_TENANTS][:N8_ANY]) + "\n")
+    return ids[N8_TENANTS]
+
+
+def w8_strategy(lines):
+    """Which way a W8b plan reaches the keys: a GET per tenant, or one listing hashed."""
+    text = "\n".join(lines)
+    if "Nested Loop" in text and "GET /v2/api-keys/{id}" in text:
+        return "per-row GETs"
+    if "Hash Join" in text and "(paged)" in text:
+        return "listing + hash"
+    return "other"
+
+
+def w8_explain(s, sql, gucs=(), options="VERBOSE"):
+    """EXPLAIN of sql after gucs (reset afterwards): its lines."""
+    for g in gucs:
+        s.query(g)
+    try:
+        return [r[0] for r in s.query(f"EXPLAIN ({options}) {sql}")]
+    finally:
+        if gucs:
+            s.query("RESET ALL")
+            s.query(f"SET statement_timeout = '{STEP_TIMEOUT_S}s'")
+
+
+def w8_top_cost(lines):
+    m = re.search(r"cost=[\d.]+\.\.([\d.]+)", lines[0]) if lines else None
+    return float(m.group(1)) if m else None
+
+
+def w8b_join(table):
+    return (f"SELECT sum(c) FROM (SELECT k.status, count(*) AS c FROM {table} t "
+            f"JOIN {W8_FT} k ON k.id = t.key_id GROUP BY k.status) r")
+
+
+def w8b_lateral(table):
+    """The report written as a GET per tenant."""
+    return (f"SELECT sum(c) FROM (SELECT k.status, count(*) AS c FROM {table} t "
+            f"CROSS JOIN LATERAL (SELECT status FROM {W8_FT} k WHERE k.id = t.key_id "
+            f"OFFSET 0) k GROUP BY k.status) r")
+
+
+def w8b_any(table):
+    """The report with the tenants' ids also given as an array: one scan of concurrent GETs."""
+    return (f"SELECT sum(c) FROM (SELECT k.status, count(*) AS c FROM {table} t "
+            f"JOIN {W8_FT} k ON k.id = t.key_id "
+            f"WHERE k.id = ANY(ARRAY(SELECT key_id FROM {table})) GROUP BY k.status) r")
+
+
+def w8_planner_switch(s):
+    """The fewest tenants (the first n of bench.w8_tenants, LIMIT n) for which the planner
+    prefers the listing to a GET per tenant, by bisection of EXPLAIN (no request is sent)."""
+    def strategy(n):
+        sql = (f"SELECT k.status, count(*) FROM (SELECT key_id FROM {W8_TABLES[N8_TENANTS]} "
+               f"ORDER BY id LIMIT {n}) t JOIN {W8_FT} k ON k.id = t.key_id GROUP BY k.status")
+        return w8_strategy(w8_explain(s, sql, options="COSTS"))
+    lo, hi = 1, N8_TENANTS
+    first, last = strategy(lo), strategy(hi)
+    if first != "per-row GETs" or last != "listing + hash":
+        return None, f"{first} at 1 tenant, {last} at {N8_TENANTS}"
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if strategy(mid) == "listing + hash":
+            hi = mid
+        else:
+            lo = mid
+    return hi, None
+
+
+def w8a(rnd):
+    """W8a: the whole listing, +20 ms a page: pages are sequential (a cursor)."""
+    lat = W8_LATENCY_MS
+    stub_latency(lat)
+    warm_ft = f"SELECT count(*) FROM {W8_FT} WHERE id = {lit(NO_KEY)}"
+    warm_fn = f"SELECT count(*) FROM routerkeys.get_key({lit(NO_KEY)})"
+    steps = [
+        ("w8a/rawc", lambda: scaled(rawc("list", PAGE, expect=N8_KEYS,
+                                         timeout=W8_STEP_TIMEOUT_S), 1), 0),
+        ("w8a/rk_ft", lambda: scaled(time_sql(f"SELECT count(*) FROM {W8_FT}", warm_ft,
+                                              expect=N8_KEYS, before=W8_TIMEOUT), 1), 1),
+        ("w8a/rk_fn", lambda: scaled(time_sql("SELECT count(*) FROM routerkeys.list_keys()",
+                                              warm_fn, expect=N8_KEYS, before=W8_TIMEOUT), 1), 1),
+    ]
+    for rep in range(W8_REPS):
+        for key, fn, warm in rotate(steps, rnd + rep):
+            record(key, w8_step(key, fn, lat, 1, warm))
+
+
+def w8b(rnd, plans):
+    """W8b: the report at each point (latency, tenants): the planner's plan, then each strategy
+    forced; raw C the same ways (and, at the main points, 16 GETs at once)."""
+    for lat, n in sorted(REPORT_POINTS + REPORT_CHECKS):
+        stub_latency(lat)
+        p = f"{lat}_{n}"
+        table = W8_TABLES[n]
+        ids_file = w8_ids_file(n)
+        sql, sql_row = w8b_join(table), w8b_lateral(table)
+        with Session() as s:
+            chosen = w8_explain(s, sql)
+            per_row = w8_explain(s, sql_row)
+            listing = w8_explain(s, sql, W8_LIST_GUCS)
+            nolist = w8_explain(s, sql, W8_NOLIST_GUCS) if plans else []
+            many = w8_explain(s, w8b_any(table)) if plans else []
+        strategy = w8_strategy(chosen)
+        if w8_strategy(per_row) != "per-row GETs" or w8_strategy(listing) != "listing + hash":
+            raise RuntimeError(f"W8b: forcing did not give the strategies: "
+                               f"{w8_strategy(per_row)}, {w8_strategy(listing)}")
+        W8_PLAN[(lat, n)] = strategy
+        W8_SWITCH.setdefault("costs", {})[n] = (w8_top_cost(chosen), w8_top_cost(per_row),
+                                                w8_top_cost(listing))
+        plan_row = ROWS[f"w8b/rk_plan_{p}"]
+        plan_row.client = f"routerkeys as planned: {strategy}"
+        plan_row.ref = (f"w8b/rawc_row_{p}" if strategy == "per-row GETs"
+                        else f"w8b/rawc_list_{p}")
+        if plans:
+            plans.write(f"---- W8b at +{lat} ms, {n} tenants ({table})\n-- {sql}\n"
+                        f"-- as planned (no settings): {strategy}\n" + "\n".join(chosen) +
+                        f"\n\n-- per-row GETs, forced by writing it so:\n-- {sql_row}\n" +
+                        "\n".join(per_row) +
+                        f"\n\n-- listing + hash, forced: {'; '.join(W8_LIST_GUCS)}\n" +
+                        "\n".join(listing) +
+                        f"\n\n-- without hash joins: {'; '.join(W8_NOLIST_GUCS)}: "
+                        f"{w8_strategy(nolist)}\n" + "\n".join(nolist) +
+                        (f"\n\n-- the ids as an array too (concurrent GETs):\n"
+                         f"-- {w8b_any(table)}\n" + "\n".join(many)
+                         if (lat, n) in REPORT_POINTS else "") + "\n\n")
+        warm = f"SELECT count(*) FROM {W8_FT} WHERE id = {lit(NO_KEY)}"
+
+        def sql_step(work, gucs=(), n=n):
+            return lambda: scaled(time_sql(work, warm, expect=n,
+                                           before=W8_TIMEOUT + tuple(gucs)), 1)
+
+        def rawc_step(*args, n=n):
+            return lambda: scaled(rawc(*args, expect=n, timeout=W8_STEP_TIMEOUT_S), 1)
+
+        steps = [
+            (f"w8b/rawc_row_{p}", rawc_step("getids", ids_file, 1), 1, 1),
+            (f"w8b/rk_row_{p}", sql_step(sql_row), 1, 1),
+            (f"w8b/rawc_list_{p}", rawc_step("report", ids_file), 1, 0),
+            (f"w8b/rk_list_{p}", sql_step(sql, W8_LIST_GUCS), 1, 1),
+            (f"w8b/rk_plan_{p}", sql_step(sql), 1, 1),
+        ]
+        if lat == 0:
+            # the costs of a GET per tenant (1 001 each) pass the JIT thresholds from 100
+            # tenants on (jit_above_cost 100 000; inlining and optimization from 500 000)
+            steps.append((f"w8b/rk_rownj_{p}", sql_step(sql_row, ("SET jit = off",)), 1, 1))
+        if (lat, n) in REPORT_POINTS:
+            steps += [
+                (f"w8b/rawc_c{W8_CONC}_{p}", rawc_step("getids", ids_file, W8_CONC),
+                 W8_CONC, W8_CONC),
+                # warm: the same statement, which opens the connections it needs
+                (f"w8b/rk_any_{p}", lambda sql=w8b_any(table), n=n: scaled(time_sql(
+                    sql, sql, expect=n, before=W8_TIMEOUT), 1), W8_CONC, n)]
+        for rep in range(W8_REPS_B0 if lat == 0 else 1):
+            for key, fn, conc, warm_requests in rotate(steps, rnd + rep):
+                record(key, w8_step(key, fn, lat, conc, warm_requests))
+
+
+def w8c(rnd, ids, plans):
+    """W8c: id = ANY(16 ids) through the foreign table, and get_key() one at a time."""
+    lat = W8_LATENCY_MS
+    stub_latency(lat)
+    arr = "ARRAY[" + ", ".join(lit(i) for i in ids[:N8_ANY]) + "]"
+    any_sql = f"SELECT count(*) FROM {W8_FT} WHERE id = ANY({arr})"
+    loop_sql = (f"SELECT count(*) FROM unnest({arr}) AS i(id), "
+                "LATERAL routerkeys.get_key(i.id) k")
+    warm_fn = f"SELECT count(*) FROM routerkeys.get_key({lit(NO_KEY)})"
+    f16 = w8_ids_file(N8_ANY)
+    if plans:
+        with Session() as s:
+            s.query(any_sql)        # warm: the connections open
+            plans.write(f"---- W8c at +{lat} ms\n-- {any_sql}\n" +
+                        "\n".join(w8_explain(s, any_sql, options="ANALYZE, VERBOSE")) +
+                        f"\n\n-- {loop_sql}\n" + "\n".join(w8_explain(s, loop_sql)) + "\n\n")
+    steps = [
+        (f"w8c/rawc_{N8_ANY}", lambda: scaled(rawc("getids", f16, N8_ANY, expect=N8_ANY,
+                                                     timeout=W8_STEP_TIMEOUT_S), 1),
+         N8_ANY, N8_ANY),
+        # warm: the same statement, which opens the connections it needs
+        ("w8c/rk_ft", lambda: scaled(time_sql(any_sql, any_sql, expect=N8_ANY,
+                                              before=W8_TIMEOUT), 1), N8_ANY, N8_ANY),
+        ("w8c/rawc_1", lambda: scaled(rawc("getids", f16, 1, expect=N8_ANY,
+                                           timeout=W8_STEP_TIMEOUT_S), 1), 1, 1),
+        ("w8c/rk_get", lambda: scaled(time_sql(loop_sql, warm_fn, expect=N8_ANY,
+                                               before=W8_TIMEOUT), 1), 1, 1),
+    ]
+    for rep in range(W8_REPS):
+        for key, fn, conc, warm_requests in rotate(steps, rnd + rep):
+            record(key, w8_step(key, fn, lat, conc, warm_requests))
+
+
+def w8d(rnd, plans):
+    """W8d: 200 creates through the foreign table (INSERT ... SELECT, batch_size 32), and raw
+    C with 32 in flight; the keys are deleted afterwards."""
+    lat = W8_LATENCY_MS
+    stub_latency(lat)
+    warm = f"SELECT count(*) FROM {W8_FT} WHERE id = {lit(NO_KEY)}"
+
+    def insert_sql(prefix):
+        return (f"INSERT INTO {W8_FT} (name) SELECT {lit(prefix)} || g "
+                f"FROM generate_series(1, {N8_CREATE}) g")
+
+    def checked(fn):
+        def run():
+            before = stub_keys()
+            value = fn(f"w8-{next(W8_RUNS)}-")
+            made = stub_keys() - before
+            if made != N8_CREATE:
+                raise RuntimeError(f"the stub holds {made} more keys, expected {N8_CREATE}")
+            return value
+        return run
+
+    if plans:
+        with Session() as s:
+            plans.write(f"---- W8d at +{lat} ms\n-- {insert_sql('w8-N-')}\n" +
+                        "\n".join(w8_explain(s, insert_sql("w8-N-"))) + "\n\n")
+    steps = [
+        (f"w8d/rawc_{W8_BATCH}", checked(lambda p: scaled(rawc(
+            "create", N8_CREATE, W8_BATCH, p, expect=N8_CREATE, timeout=W8_STEP_TIMEOUT_S), 1)), 0),
+        (f"w8d/rk_ft_{W8_BATCH}", checked(lambda p: scaled(time_sql(
+            insert_sql(p), warm, expect=N8_CREATE, before=W8_TIMEOUT), 1)), 1),
+    ]
+    try:
+        for rep in range(W8_REPS):
+            for key, fn, warm_requests in rotate(steps, rnd + rep):
+                record(key, w8_step(key, fn, lat, W8_BATCH, warm_requests))
+    finally:
+        w8_delete_created()
+
+
+def w8_delete_created():
+    """Deletes the keys W8d created (through the foreign table, at no added latency)."""
+    stub_latency(0)
+    with Session() as s:
+        s.query(f"DELETE FROM {W8_FT} WHERE name LIKE 'w8-%'")
+    left = stub_keys()
+    if left != N8_KEYS:
+        raise RuntimeError(f"after deleting W8d's keys the stub holds {left}, expected {N8_KEYS}")
+
+
+def w8(rnd):
+    saved = admin("GET", "/__admin/config").get("latency_ms", 0)
+    load0 = loadavg()
+    t0 = time.monotonic()
+    plans = open(W8_PLANS, "w") if rnd == 0 else None
+    try:
+        stub_reset()
+        stub_seed(N8_KEYS)
+        with Session() as s:
+            w8_teardown(s)      # what an interrupted run may have left
+            ids = w8_setup(s)
+            if plans:
+                switch, why = w8_planner_switch(s)
+                W8_SWITCH["tenants"] = (switch, why)
+                for stmt in (f"SELECT count(*) FROM {W8_FT}",
+                             "SELECT count(*) FROM routerkeys.list_keys()"):
+                    plans.write(f"---- W8a\n-- {stmt}\n" + "\n".join(w8_explain(s, stmt)) +
+                                "\n\n")
+                # what each strategy does, measured, at no added latency
+                table, few = W8_TABLES[N8_TENANTS], min(W8_TABLES)
+                for what, sql, gucs in (
+                        (f"{N8_TENANTS} tenants, per-row GETs forced (LATERAL)",
+                         w8b_lateral(table), ()),
+                        (f"{N8_TENANTS} tenants, listing + hash forced", w8b_join(table),
+                         W8_LIST_GUCS),
+                        (f"{N8_TENANTS} tenants, no hash join (enable_* only)", w8b_join(table),
+                         W8_NOLIST_GUCS),
+                        (f"{few} tenants, as planned (its parameterized path)",
+                         w8b_join(W8_TABLES[few]), ())):
+                    plans.write(f"---- W8b +0 ms, {what} "
+                                f"({'; '.join(gucs) or 'no settings'}), EXPLAIN ANALYZE\n"
+                                f"-- {sql}\n" +
+                                "\n".join(w8_explain(s, sql, gucs, "ANALYZE, VERBOSE")) +
+                                "\n\n")
+                plans.write(f"---- the planner's switch from per-row GETs to the listing: "
+                            f"{switch or why} tenants (EXPLAIN of LIMIT n tenants, "
+                            "any latency: the costs have none)\n\n")
+        w8a(rnd)
+        w8c(rnd, ids, plans)
+        w8d(rnd, plans)
+        w8b(rnd, plans)
+    finally:
+        if plans:
+            plans.close()
+        try:
+            with Session() as s:
+                w8_teardown(s)
+        finally:
+            stub_reset()
+            stub_latency(saved)
+            W8_NOTES.append(f"W8 round {rnd + 1}: {time.monotonic() - t0:.0f} s, load average "
+                            f"{load0} at its start, {loadavg()} at its end")
+
+
 ALL_WORKLOADS = [("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5), ("W6", w6),
-                 ("W7", w7)]
-OPT_IN = ("W7",)    # ~2 min a round: run only when RK_BENCH_WORKLOADS names it (or is "all")
+                 ("W7", w7), ("W8", w8)]
+# W7 (~2 min a round) and W8 (~1.5 min): run only when RK_BENCH_WORKLOADS names them (or "all")
+OPT_IN = ("W7", "W8")
 _wanted = os.environ.get("RK_BENCH_WORKLOADS", "")
 if _wanted == "all":
     WORKLOADS = ALL_WORKLOADS
@@ -1619,12 +2065,110 @@ def targets():
             m = med(f"w7b/{q}_{lat}")
             t[f"w7b/{q}_{lat}"] = ("", "-" if m is None else
                                    f"floor {lat} ms + {m - lat:.1f} ms", "")
+    for k in ROWS:
+        if k.startswith("w8"):
+            t[k] = w8_target(k)
     x, scans, wake = med("w7c/xacts"), med("w7c/scans"), med("w7c/wakeups")
     t["w7c/xacts"] = ("0 queries", "-" if x is None else
                       f"{x:.0f} xacts, {scans:.0f} outbox reads, {wake:.0f} wake-ups",
                       judge([None if x is None else x == 0,
                              None if scans is None else scans == 0]))
     return t
+
+
+def w8_bound(key):
+    """What bounds a W8 figure: "<requests> req x <latency> ms / <concurrency> = <floor> ms
+    floor, <median over it>x", and the concurrency it reached (requests x latency / median)."""
+    m, reqs = med(key), W8_REQ.get(key)
+    if m is None or not reqs or key not in W8_SHAPE:
+        return ""
+    req = statistics.median(reqs)
+    lat, conc = W8_SHAPE[key]
+    if lat == 0:
+        return f"{req:.0f} req, no latency added"
+    floor = math.ceil(req / conc) * lat
+    return (f"{req:.0f} req x {lat} ms / {conc} = {floor:g} ms floor, {m / floor:.2f}x; "
+            f"reached {req * lat / m:.1f} at once")
+
+
+def w8_faster(lat, n):
+    """The faster W8b strategy at a point (routerkeys, measured), or None."""
+    row, lst = med(f"w8b/rk_row_{lat}_{n}"), med(f"w8b/rk_list_{lat}_{n}")
+    if row is None or lst is None:
+        return None
+    return "per-row GETs" if row < lst else "listing + hash"
+
+
+def w8_target(k):
+    """(target, observed, result) of a W8 row."""
+    b = w8_bound(k)
+    if k.startswith("w8b/rk_plan_"):
+        lat, n = map(int, k[len("w8b/rk_plan_"):].split("_"))
+        chosen, faster = W8_PLAN.get((lat, n)), w8_faster(lat, n)
+        vs = ratio(k, ROWS[k].ref) if ROWS[k].ref else None
+        return ("the faster strategy",
+                f"faster: {faster or '-'}; {fmt_x(vs)} raw C; {b}",
+                judge([None if chosen is None or faster is None else chosen == faster]))
+    if ROWS[k].ref and ROWS[k].who == "routerkeys":
+        vs = ratio(k, ROWS[k].ref)
+        return ("<=1.1x raw C", f"{fmt_x(vs)}; {b}", judge([at_most(vs, 1.1)]))
+    return ("", b, "")
+
+
+def w8_summary():
+    """W8b's crossover, measured and as the planner costs it, as lines under the table."""
+    lines = []
+    switch, why = W8_SWITCH.get("tenants", (None, None))
+    for n, (c_plan, c_row, c_list) in sorted(W8_SWITCH.get("costs", {}).items()):
+        lines.append(f"W8b planner's costs at {n} tenants: as planned {c_plan:,.0f}, per-row "
+                     f"GETs (LATERAL) {c_row:,.0f}, listing + hash {c_list:,.0f} "
+                     "(RK_REQUEST_COST 1000 a request, RK_KEY_COST 1 a key: no latency)")
+    if switch or why:
+        lines.append(f"W8b the planner switches from per-row GETs to the listing at "
+                     f"{switch or why} tenants (EXPLAIN, LIMIT n), at every latency")
+    pts = {}
+    for lat, n in sorted(REPORT_POINTS + REPORT_CHECKS):
+        p = f"{lat}_{n}"
+        row, lst = med(f"w8b/rk_row_{p}"), med(f"w8b/rk_list_{p}")
+        crow, clst = med(f"w8b/rawc_row_{p}"), med(f"w8b/rawc_list_{p}")
+        plan = med(f"w8b/rk_plan_{p}")
+        if row is None or lst is None:
+            continue
+        per = row / n
+        pts[(lat, n)] = (per, lst)
+        text = (f"W8b +{lat} ms, {n} tenants: per-row {row:.0f} ms ({per:.3g} ms a tenant), "
+                f"listing {lst:.0f} ms: the same at {lst / per:.0f} tenants")
+        nojit = med(f"w8b/rk_rownj_{p}")
+        if nojit:
+            text += (f" (per-row with jit off: {nojit:.0f} ms, the same at "
+                     f"{lst / (nojit / n):.0f})")
+        if crow and clst:
+            text += f" (raw C: {clst / (crow / n):.0f})"
+        text += (f"; the planner chose {W8_PLAN.get((lat, n), '-')}"
+                 + (f" ({plan:.0f} ms)" if plan is not None else "") +
+                 f", the faster is {w8_faster(lat, n)}")
+        if n < N8_TENANTS and (lat, n) in REPORT_POINTS:
+            text += (f"; at {N8_TENANTS} tenants per-row would take {per * N8_TENANTS:.0f} ms "
+                     f"(extrapolated) against the listing's {lst:.0f}")
+        cmul, many = med(f"w8b/rawc_c{W8_CONC}_{p}"), med(f"w8b/rk_any_{p}")
+        if many:
+            text += f"; with the ids as an array too ({W8_CONC} GETs at once): {many:.0f} ms"
+        if cmul:
+            text += f" (raw C: {cmul:.0f})"
+        lines.append(text)
+    if (0, N8_TENANTS) in pts and (10, N8_TENANTS) in pts:
+        # both are about linear in the latency: a + b x latency
+        (r0, l0), (r10, l10) = pts[(0, N8_TENANTS)], pts[(10, N8_TENANTS)]
+        a_r, b_r = r0 * N8_TENANTS, (r10 - r0) * N8_TENANTS / 10
+        a_l, b_l = l0, (l10 - l0) / 10
+        if b_r != b_l:
+            cross = (a_l - a_r) / (b_r - b_l)
+            lines.append(f"W8b at {N8_TENANTS} tenants, linear between +0 and +10 ms: per-row "
+                         f"{a_r:.0f} ms + {b_r:.0f} ms per ms of latency, listing {a_l:.0f} + "
+                         f"{b_l:.0f}: " +
+                         ("the listing is faster at any latency" if cross < 0 else
+                          f"equal at {cross:.2f} ms of latency"))
+    return lines
 
 
 def fmt_v(v):
@@ -1840,6 +2384,33 @@ NOTES = [
     "(256 at a time, sent in waves of max_concurrency), records, write-backs and deliveries.  "
     "raw C: the same creates, 16 in flight on curl multi, connections opened in the timed "
     "part; max_concurrency 1 is timed every round.".format(N=N_DRAIN, S=W7_SERVER),
+    f"W8 (latency-bound; only when RK_BENCH_WORKLOADS names it): the stub adds "
+    f"{W8_LATENCY_MS} ms to every request (W8b: "
+    f"{', '.join(f'{n} tenants at {lat} ms' for lat, n in REPORT_POINTS)}), "
+    f"{N8_KEYS} keys, W8's own foreign table {W8_FT} (server bench, page_size {PAGE}, "
+    f"batch_size {W8_BATCH}).  observed: the requests of the timed work (the stub's count, "
+    "less the untimed warm-up's), latency x requests / concurrency = the floor (a cursor makes "
+    "the pages sequential: concurrency 1), the median over it, and the concurrency reached "
+    "(requests x latency / median).  a) count of the listing; raw C pages with one connection.  "
+    f"b) {N8_TENANTS} local tenants (every {N8_KEYS // N8_TENANTS}th key; fewer at +50 ms, "
+    "where a GET per tenant for 1 000 would take 50 s; the checks: points near the crossover) "
+    "JOIN status GROUP BY status: as planned, then per-row GETs "
+    "forced by writing the join as CROSS JOIN LATERAL (SELECT status ... WHERE k.id = "
+    "t.key_id OFFSET 0) (enable_* settings alone do not give it: without hash joins the "
+    "planner nests the tenants under the listing) and listing + hash forced (enable_nestloop, "
+    "enable_mergejoin off); "
+    "at the main points also the join with AND k.id = ANY(ARRAY(SELECT key_id FROM "
+    f"tenants)): one scan of concurrent GETs, {W8_CONC} at once (libcurl's connection limit "
+    "in src/http.c; warm-up: the same statement); raw C: a GET per tenant one at a time, the "
+    f"listing hashed, and {W8_CONC} GETs at once.  +0 ms points: {W8_REPS_B0} samples a "
+    "round, and per-row also with jit off (its costs, 1 001 a GET, pass jit_above_cost from "
+    "100 tenants on, and the inlining and optimization thresholds from 500).  Plans in "
+    "out/w8-plans.txt.  c) "
+    f"id = ANY({N8_ANY} ids) (warm-up: the same statement) against get_key() one at a time "
+    f"in a LATERAL; raw C {N8_ANY} at once on curl multi and one at a time (warm-ups open the "
+    f"connections).  d) INSERT ... SELECT of {N8_CREATE} rows, batch_size {W8_BATCH}, "
+    f"against raw C with {W8_BATCH} in flight (connections opened in the timed part); the "
+    "keys are deleted afterwards through the foreign table, at +0 ms.",
     f"W7 b) {N_SPACED} single-row autocommit INSERTs {SPACING_S * 1000:g} ms apart, one "
     "sample of p50 and p99 per round: done_at - enqueued_at (enqueued_at: the INSERT's "
     "transaction start); floor: the latency the stub adds, beyond it the wake-up at COMMIT "
@@ -1952,7 +2523,8 @@ def run(info):
         "",
         *lines,
         "",
-        *[n for n in NOTES if (not n.startswith("W7") or any(w == "W7" for w, _ in WORKLOADS))
+        *[n for n in NOTES if (not n.startswith(("W7", "W8")) or
+                               any(w == n[:2] for w, _ in WORKLOADS))
           and (not n.startswith(("against nginx", "bound:")) or
                any(w in NGINX_WORKLOADS for w, _ in WORKLOADS))],
     ]
@@ -1960,6 +2532,8 @@ def run(info):
                f"another 'make install' on this machine): routerkeys rows mix builds"
                for where, d in SO_CHANGES]
     report += [f"note {n}" for n in dict.fromkeys(W7_NOTES)]     # each once
+    if any(w == "W8" for w, _ in WORKLOADS):
+        report += [f"note {n}" for n in W8_NOTES + w8_summary()]
     report += [f"skipped {c}: {why}" for c, why in SKIPPED.items()]
     if NGINX is None and any(w in NGINX_WORKLOADS for w, _ in WORKLOADS):
         report.append(f"skipped the rows against nginx: {NGINX_SKIP}")

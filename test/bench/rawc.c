@@ -2,7 +2,7 @@
  * rawc.c: the "raw C" client of the routerkeys benchmark, the practical limit.
  *
  * It sends the same requests as routerkeys (libcurl, keep-alive, the multi interface for
- * the concurrent creates) and parses the same fields with json-c, with nothing else around
+ * the concurrent creates and reads) and parses the same fields with json-c, with nothing else around
  * it: no database, no tuples, no jsonb.  Each mode times its own work with CLOCK_MONOTONIC
  * (after a warm-up request that opens the connection, where the workload is a warm one)
  * and prints one line of key=value pairs for test/bench/bench.py.
@@ -15,6 +15,11 @@
  *   rawc list   URL LIMIT          the whole listing, page by page        -> ms, count, hwm_kb
  *   rawc create URL N CONC PREFIX  N creates, CONC at a time (1: serial)  -> ms, count
  *   rawc report URL IDS_FILE       the listing joined with local ids      -> ms, count, per status
+ *   rawc getids URL IDS_FILE CONC  a GET of each id of the file, CONC at a time (1: serial on
+ *                                  one keep-alive connection; else curl multi, a new GET as
+ *                                  soon as one ends), after an untimed warm-up of CONC GETs
+ *                                  that opens the connections -> ms, count (found), requests,
+ *                                  warm_requests, per status (the report by per-key GETs)
  *   rawc cold   URL ID             one read, for a whole-process timing   -> status
  */
 #define _GNU_SOURCE
@@ -704,6 +709,199 @@ mode_create(int n, int conc, const char *prefix)
 	return created == n ? 0 : 1;
 }
 
+/* The ids of a file, one a line (blank lines skipped); *n gets their number. */
+static char **
+read_ids(const char *ids_file, size_t *n)
+{
+	FILE	   *f = fopen(ids_file, "r");
+	char		line[256];
+	char	  **ids = NULL;
+	size_t		nids = 0, cap = 0;
+
+	if (f == NULL)
+		die("cannot open the ids file", ids_file);
+	while (fgets(line, sizeof(line), f))
+	{
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (nids == cap)
+		{
+			cap = cap ? cap * 2 : 1024;
+			ids = realloc(ids, cap * sizeof(char *));
+			if (ids == NULL)
+				die("out of memory", NULL);
+		}
+		ids[nids++] = strdup(line);
+	}
+	fclose(f);
+	*n = nids;
+	return ids;
+}
+
+/* One GET in flight on the multi interface. */
+typedef struct GetSlot
+{
+	CURL	   *easy;
+	Buf			buf;
+	char		url[1024];
+} GetSlot;
+
+/* The answer of a finished GET: 1 and its status' index when found, 0 when not (404). */
+static int
+finish_get(GetSlot *s, int *status_ix)
+{
+	long		status = 0;
+	json_object *o;
+	Key			k;
+	int			found;
+
+	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 404)
+		return 0;
+	if (status != 200)
+	{
+		fprintf(stderr, "rawc: GET answered %ld: %.200s\n", status, s->buf.data ? s->buf.data : "");
+		exit(1);
+	}
+	o = parse_body(&s->buf);
+	if (json_object_object_get_ex(o, "api_key", NULL))
+		found = parse_key(json_object_object_get(o, "api_key"), &k);
+	else
+		found = parse_key(o, &k);
+	*status_ix = found ? status_index(k.status) : 3;
+	json_object_put(o);
+	return found;
+}
+
+/*
+ * GETs of ids[0..n-1], conc at a time; per_status[] counts the statuses of the keys found.
+ * Returns how many were found.
+ */
+static int
+get_ids(GetSlot *slots, int conc, CURLM *multi, char **ids, size_t n, long *per_status)
+{
+	size_t		next = 0, done = 0;
+	int			found = 0;
+	int			running = 0;
+
+	if (conc == 1)
+	{
+		/* one at a time, on one keep-alive connection */
+		for (size_t i = 0; i < n; i++)
+		{
+			int			ix = 3;
+
+			snprintf(slots[0].url, sizeof(slots[0].url), "%s/v2/api-keys/%s", base_url, ids[i]);
+			curl_easy_setopt(slots[0].easy, CURLOPT_URL, slots[0].url);
+			perform(slots[0].easy, &slots[0].buf);
+			if (finish_get(&slots[0], &ix))
+			{
+				found++;
+				per_status[ix]++;
+			}
+		}
+		return found;
+	}
+	for (int i = 0; i < conc && next < n; i++, next++)
+	{
+		snprintf(slots[i].url, sizeof(slots[i].url), "%s/v2/api-keys/%s", base_url, ids[next]);
+		slots[i].buf.len = 0;
+		curl_easy_setopt(slots[i].easy, CURLOPT_URL, slots[i].url);
+		curl_easy_setopt(slots[i].easy, CURLOPT_PRIVATE, &slots[i]);
+		curl_multi_add_handle(multi, slots[i].easy);
+	}
+	while (done < n)
+	{
+		CURLMsg    *msg;
+		int			left;
+
+		if (curl_multi_perform(multi, &running) != CURLM_OK)
+			die("curl_multi_perform failed", NULL);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+		{
+			GetSlot    *s;
+			int			ix = 3;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &s);
+			if (msg->data.result != CURLE_OK)
+				die("GET failed", curl_easy_strerror(msg->data.result));
+			curl_multi_remove_handle(multi, s->easy);
+			if (finish_get(s, &ix))
+			{
+				found++;
+				per_status[ix]++;
+			}
+			done++;
+			if (next < n)
+			{
+				snprintf(s->url, sizeof(s->url), "%s/v2/api-keys/%s", base_url, ids[next++]);
+				s->buf.len = 0;
+				curl_easy_setopt(s->easy, CURLOPT_URL, s->url);
+				curl_multi_add_handle(multi, s->easy);
+			}
+		}
+		if (done < n && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			die("curl_multi_poll failed", NULL);
+	}
+	return found;
+}
+
+/*
+ * The report (or any set of keys) by one GET per id: conc at a time, after a warm-up of
+ * min(conc, n) GETs of the first ids that opens the connections.
+ */
+static int
+mode_getids(const char *ids_file, int conc)
+{
+	size_t		n;
+	char	  **ids = read_ids(ids_file, &n);
+	GetSlot		slots[MAX_CONC];
+	CURLM	   *multi = NULL;
+	long		per_status[4] = {0};
+	long		warm_status[4] = {0};
+	size_t		warm = 0;
+	int			found;
+	double		t0, t1;
+	Sched		s0;
+
+	if (conc < 1 || conc > MAX_CONC)
+		die("concurrency must be between 1 and 64", NULL);
+	memset(slots, 0, sizeof(slots));
+	for (int i = 0; i < conc; i++)
+		slots[i].easy = new_easy(&slots[i].buf);
+	if (conc > 1)
+	{
+		multi = curl_multi_init();
+		curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) conc);
+		curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) conc);
+	}
+	warm = n < (size_t) conc ? n : (size_t) conc;
+	get_ids(slots, conc, multi, ids, warm, warm_status);
+
+	s0 = sched_now();
+	t0 = now_ms();
+	found = get_ids(slots, conc, multi, ids, n, per_status);
+	t1 = now_ms();
+	printf("ms=%.3f count=%d requests=%zu warm_requests=%zu %s=%ld %s=%ld %s=%ld%s checksum=%llu\n",
+		   t1 - t0, found, n, warm, status_names[0], per_status[0], status_names[1],
+		   per_status[1], status_names[2], per_status[2], sched_since(s0),
+		   (unsigned long long) checksum);
+	if (multi)
+		curl_multi_cleanup(multi);
+	for (int i = 0; i < conc; i++)
+	{
+		curl_easy_cleanup(slots[i].easy);
+		free(slots[i].buf.data);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	return found == (int) n ? 0 : 1;
+}
+
 static int
 mode_cold(const char *id)
 {
@@ -729,7 +927,7 @@ main(int argc, char **argv)
 
 	if (argc < 3)
 	{
-		fprintf(stderr, "usage: rawc get|list|create|report|cold URL ...\n");
+		fprintf(stderr, "usage: rawc get|list|create|report|getids|cold URL ...\n");
 		return 2;
 	}
 	base_url = argv[2];
@@ -750,6 +948,8 @@ main(int argc, char **argv)
 		rc = mode_create(atoi(argv[3]), atoi(argv[4]), argv[5]);
 	else if (strcmp(argv[1], "report") == 0 && argc == 4)
 		rc = mode_report(argv[3]);
+	else if (strcmp(argv[1], "getids") == 0 && argc == 5)
+		rc = mode_getids(argv[3], atoi(argv[4]));
 	else if (strcmp(argv[1], "cold") == 0 && argc == 4)
 		rc = mode_cold(argv[3]);
 	else

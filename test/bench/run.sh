@@ -16,8 +16,8 @@
 # Environment: RK_BENCH_ROUNDS (3), RK_BENCH_BUDGET_S (600: no workload starts that would
 # likely end past it), RK_BENCH_PERF=1 (perf profiles of the routerkeys backend into
 # out/perf-*.txt), RK_BENCH_CLIENTS (e.g. rawc,routerkeys), RK_BENCH_WORKLOADS (W1 to W6
-# unless it names W7, the outbox workload, or says "all"), RK_BENCH_IDLE_S (60: W7's idle
-# window), RK_BENCH_TIMEOUT_S (780: the hard stop, should a step hang past its own 120 s
+# unless it names W7, the outbox workload, or W8, the latency-bound one, or says "all"),
+# RK_BENCH_IDLE_S (60: W7's idle window), RK_BENCH_TIMEOUT_S (780: the hard stop, should a step hang past its own 120 s
 # limit).
 # Exits non-zero only when a measurement could not be made; slow results are reported.
 set -euo pipefail
