@@ -433,6 +433,30 @@ rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys, RkOutco
 }
 
 /*
+ * Changes the given fields of keys concurrently: ids[i] gets args[i];
+ * keys[i] and outcomes[i] say how it ended.  When no args give a field,
+ * the keys are read.
+ */
+void
+rk_keys_update_many(const RkConfig *config, char **ids, const RkUpdateArgs *args, int n,
+					RkKey *keys, RkOutcome *outcomes, RkBudget *budget, RkStats *stats)
+{
+	char	  **bodies = palloc(sizeof(char *) * Max(n, 1));
+	bool		reads = true;
+
+	for (int i = 0; i < n; i++)
+	{
+		const RkUpdateArgs *a = &args[i];
+
+		reads = reads && a->name == NULL && a->active < 0 && a->expires_at == NULL &&
+			!a->clear_expires_at;
+		bodies[i] = config->dialect->update_body(a);
+	}
+	key_requests(config, reads ? "GET" : "PATCH", ids, reads ? NULL : bodies, n, keys,
+				 outcomes, budget, stats);
+}
+
+/*
  * Changes the given fields of a key (with none, reads it).
  */
 void
@@ -440,41 +464,55 @@ rk_keys_update(const RkConfig *config, const char *id, const RkUpdateArgs *args,
 			   RkOutcome *outcome, RkBudget *budget, RkStats *stats)
 {
 	char	   *ids[1] = {(char *) id};
-	char	   *bodies[1];
 
-	if (args->name == NULL && args->active < 0 && args->expires_at == NULL &&
-		!args->clear_expires_at)
-	{
-		key_requests(config, "GET", ids, NULL, 1, key, outcome, budget, stats);
-		return;
-	}
-	bodies[0] = config->dialect->update_body(args);
-	key_requests(config, "PATCH", ids, bodies, 1, key, outcome, budget, stats);
+	rk_keys_update_many(config, ids, args, 1, key, outcome, budget, stats);
 }
 
 /*
- * Deletes a key.  A delete whose earlier attempt may have been carried out
- * and whose retry then finds the key gone counts as done by us; otherwise a
- * missing key is RK_OUTCOME_NOT_FOUND.
+ * Deletes keys concurrently, outcomes[i] for ids[i].  A delete whose
+ * earlier attempt may have been carried out and whose retry then finds the
+ * key gone counts as done by us; otherwise a missing key is
+ * RK_OUTCOME_NOT_FOUND.
+ */
+void
+rk_keys_delete_many(const RkConfig *config, char **ids, int n, RkOutcome *outcomes,
+					RkBudget *budget, RkStats *stats)
+{
+	RkRequest **requests = palloc(sizeof(RkRequest *) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+	{
+		rk_keys_check_id(ids[i]);
+		requests[i] = new_request("DELETE", config->dialect->key_path(ids[i]), NULL,
+								  RK_RESEND_TRANSIENT);
+	}
+	perform(config, requests, n, budget, stats);
+	for (int i = 0; i < n; i++)
+	{
+		RkRequest  *r = requests[i];
+		char	   *problem = NULL;
+
+		if (not_found(r) && r->earlier_maybe_applied)
+			outcome_start(&outcomes[i], r, ids[i]);
+		else if (!succeeded(r))
+			outcome_failed(config, r, ids[i], &outcomes[i]);
+		else if (!config->dialect->parse_empty(r->response, r->response_len, &problem))
+			outcome_broken(r, ids[i], problem, &outcomes[i]);
+		else
+			outcome_start(&outcomes[i], r, ids[i]);
+	}
+}
+
+/*
+ * Deletes a key; see rk_keys_delete_many.
  */
 void
 rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome, RkBudget *budget,
 			   RkStats *stats)
 {
-	RkRequest  *request;
-	char	   *problem = NULL;
+	char	   *ids[1] = {(char *) id};
 
-	rk_keys_check_id(id);
-	request = new_request("DELETE", config->dialect->key_path(id), NULL, RK_RESEND_TRANSIENT);
-	perform(config, &request, 1, budget, stats);
-	if (not_found(request) && request->earlier_maybe_applied)
-		outcome_start(outcome, request, id);
-	else if (!succeeded(request))
-		outcome_failed(config, request, id, outcome);
-	else if (!config->dialect->parse_empty(request->response, request->response_len, &problem))
-		outcome_broken(request, id, problem, outcome);
-	else
-		outcome_start(outcome, request, id);
+	rk_keys_delete_many(config, ids, 1, outcome, budget, stats);
 }
 
 /*

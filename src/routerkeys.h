@@ -464,8 +464,13 @@ extern void rk_keys_update(const RkConfig *config, const char *id, const RkUpdat
 						   RkKey *key, RkOutcome *outcome, RkBudget *budget, RkStats *stats);
 extern List *rk_keys_named(const RkConfig *config, const char *name, TimestampTz since,
 						   RkOutcome *outcome, RkBudget *budget);
+extern void rk_keys_update_many(const RkConfig *config, char **ids, const RkUpdateArgs *args,
+								int n, RkKey *keys, RkOutcome *outcomes, RkBudget *budget,
+								RkStats *stats);
 extern void rk_keys_delete(const RkConfig *config, const char *id, RkOutcome *outcome,
 						   RkBudget *budget, RkStats *stats);
+extern void rk_keys_delete_many(const RkConfig *config, char **ids, int n, RkOutcome *outcomes,
+								RkBudget *budget, RkStats *stats);
 
 /* An entry of the follow-up record, as the worker takes it. */
 typedef struct RkFollowup

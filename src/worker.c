@@ -634,6 +634,47 @@ apply_change(RkIntent *intent)
 }
 
 /*
+ * Applies updates or deletes (op) of one configuration that know their key
+ * id, up to max_concurrency in flight at once; a 429 holds back the waves
+ * not yet sent.
+ */
+static void
+apply_changes(RkIntent **changes, int n, RkIntentOp op)
+{
+	const RkConfig *config = changes[0]->config;
+	char	  **ids = palloc(sizeof(char *) * n);
+	RkUpdateArgs *args = palloc(sizeof(RkUpdateArgs) * n);
+	RkKey	   *keys = palloc0(sizeof(RkKey) * n);
+	RkOutcome  *outcomes = palloc0(sizeof(RkOutcome) * n);
+	RkBudget	budget = no_waiting();
+
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = changes[i]->key_id;
+		args[i] = changes[i]->update;
+	}
+	for (int start = 0; start < n; start += config->max_concurrency)
+	{
+		int			count = Min(config->max_concurrency, n - start);
+
+		if (held_back(changes[start]))
+		{
+			for (int i = start + 1; i < n; i++)
+				(void) held_back(changes[i]);
+			break;
+		}
+		if (op == RK_INTENT_DELETE)
+			rk_keys_delete_many(config, &ids[start], count, &outcomes[start], &budget, NULL);
+		else
+			rk_keys_update_many(config, &ids[start], &args[start], count, &keys[start],
+								&outcomes[start], &budget, NULL);
+		for (int i = start; i < start + count; i++)
+			judge(changes[i], &outcomes[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * Applies the creates of one configuration, up to its max_concurrency in
  * flight at once.  An uncertain create first has the keys of its name
  * that nobody holds deleted.
@@ -690,20 +731,21 @@ apply_creates(RkIntent **creates, int n)
 }
 
 /*
- * Applies the claimed intents: the creates of each configuration
- * together, the rest one by one.  No transaction is open.
+ * Applies the claimed intents: the creates of each configuration together,
+ * its updates and its deletes that know their key id likewise, the rest one
+ * by one.  No transaction is open.
  */
 static void
 apply(List *intents)
 {
 	int			n = list_length(intents);
-	RkIntent  **creates = palloc(sizeof(RkIntent *) * Max(n, 1));
+	RkIntent  **batch = palloc(sizeof(RkIntent *) * Max(n, 1));
 	bool	   *taken = palloc0(sizeof(bool) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 	{
 		RkIntent   *intent = (RkIntent *) list_nth(intents, i);
-		int			ncreates = 0;
+		int			nbatch = 0;
 
 		if (taken[i] || intent->config == NULL || held_back(intent))
 			continue;
@@ -715,24 +757,30 @@ apply(List *intents)
 				intent->retry_at = rk_worker_backoff(intent->attempts + 1);
 			continue;
 		}
-		if (intent->op != RK_INTENT_CREATE)
+		if (intent->op != RK_INTENT_CREATE && intent->key_id == NULL)
 		{
 			apply_change(intent);
 			continue;
 		}
+
+		/* the intents like this one (same operation and configuration) go together */
 		for (int j = i; j < n; j++)
 		{
 			RkIntent   *other = (RkIntent *) list_nth(intents, j);
 
-			if (!taken[j] && other->config != NULL && other->op == RK_INTENT_CREATE &&
-				!other->settling && other->config->serverid == intent->config->serverid &&
+			if (!taken[j] && other->config != NULL && other->op == intent->op &&
+				!other->settling && (other->op == RK_INTENT_CREATE || other->key_id != NULL) &&
+				other->config->serverid == intent->config->serverid &&
 				other->config->userid == intent->config->userid)
 			{
-				creates[ncreates++] = other;
+				batch[nbatch++] = other;
 				taken[j] = true;
 			}
 		}
-		apply_creates(creates, ncreates);
+		if (intent->op == RK_INTENT_CREATE)
+			apply_creates(batch, nbatch);
+		else
+			apply_changes(batch, nbatch, intent->op);
 	}
 }
 
