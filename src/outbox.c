@@ -112,8 +112,8 @@ outbox_owner(void)
 }
 
 /*
- * Starts acting as the outbox's owner, with search_path pg_catalog, and
- * connects SPI.  An error on the way is undone by the transaction's abort.
+ * Starts acting as the outbox's owner, with search_path pg_catalog and
+ * enable_seqscan off, and connects SPI.  An error on the way is undone by the transaction's abort.
  */
 static void
 begin_as_owner(RkAsOwner *saved)
@@ -125,6 +125,9 @@ begin_as_owner(RkAsOwner *saved)
 						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	saved->save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* the outbox's statements are index look-ups, however small it looked to ANALYZE */
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -943,15 +946,17 @@ read_intent(int row, bool settling)
 	"  AND r.id < i.id ORDER BY r.id DESC LIMIT 1) AS known_key_id"
 
 /*
- * An earlier intent of the same key (name, or id) that is still open; two
- * conditions, so that each can use its index.
+ * The open intents, each with its place among the open intents of its key
+ * (its name, and its id): an intent is due only when it is the first of
+ * both.  One pass over the open intents, whatever the statistics say: an
+ * outbox analyzed while nearly empty must not turn a burst of intents into
+ * a quadratic plan.
  */
-#define EARLIER_OPEN_BY(alias, column) \
-	"EXISTS (SELECT FROM routerkeys.intent e WHERE e.server = " alias ".server" \
-	" AND e." column " = " alias "." column " AND e.id < " alias ".id" \
-	" AND e.state IN ('pending', 'sending'))"
-#define EARLIER_OPEN(alias) \
-	"(" EARLIER_OPEN_BY(alias, "key_name") " OR " EARLIER_OPEN_BY(alias, "key_id") ")"
+#define OPEN_IN_ORDER \
+	"(SELECT o.*," \
+	"   row_number() OVER (PARTITION BY o.server, o.key_name ORDER BY o.id) AS by_name," \
+	"   row_number() OVER (PARTITION BY o.server, o.key_id ORDER BY o.id) AS by_id" \
+	" FROM routerkeys.intent o WHERE o.state IN ('pending', 'sending'))"
 
 /*
  * Claims up to limit due intents, oldest first, and marks them sending
@@ -965,18 +970,19 @@ rk_outbox_claim(int limit, List *paused_servers)
 {
 	static const char *const claim =
 		"UPDATE routerkeys.intent i SET state = 'sending', attempts = i.attempts + 1"
-		" FROM (SELECT c.id FROM routerkeys.intent c"
+		" FROM (SELECT c.id FROM " OPEN_IN_ORDER " c"
 		"       WHERE c.state = 'pending' AND c.next_attempt_at <= now()"
-		"         AND c.server <> ALL ($2) AND NOT " EARLIER_OPEN("c")
+		"         AND c.server <> ALL ($2)"
+		"         AND (c.key_name IS NULL OR c.by_name = 1) AND (c.key_id IS NULL OR c.by_id = 1)"
 		"       ORDER BY c.id LIMIT $1) d"
 		" WHERE i.id = d.id AND i.state = 'pending'"	/* rechecked should cancel() win */
 		" RETURNING " CLAIMED_COLUMNS;
 	static const char *const settle =
 		"SELECT " CLAIMED_COLUMNS " FROM routerkeys.intent i"
 		" WHERE i.settle_at <= now() AND i.state IN ('done', 'dead', 'cancelled')"
-		"   AND i.server <> ALL ($2) AND NOT " EARLIER_OPEN("i")
-		"   AND NOT EXISTS (SELECT FROM routerkeys.intent l WHERE l.server = i.server"
-		"       AND l.key_name = i.key_name AND l.id > i.id AND l.state IN ('pending', 'sending'))"
+		"   AND i.server <> ALL ($2)"
+		"   AND (i.server, i.key_name) NOT IN (SELECT o.server, o.key_name FROM routerkeys.intent o"
+		"       WHERE o.state IN ('pending', 'sending') AND o.key_name IS NOT NULL)"
 		" ORDER BY i.settle_at LIMIT $1";
 	Oid			types[2] = {INT4OID, NAMEARRAYOID};
 	Datum		values[2];
