@@ -530,23 +530,17 @@ visit_put(const Key *k, void *arg)
 	table_put(arg, k->id, status_index(k->status));
 }
 
-/* The report: the listing hashed on id, probed with every local tenant's key id. */
-static int
-mode_report(const char *ids_file)
+/* The ids of a file, one a line (blank lines skipped); *n gets their number. */
+static char **
+read_ids(const char *ids_file, size_t *n)
 {
 	FILE	   *f = fopen(ids_file, "r");
 	char		line[256];
 	char	  **ids = NULL;
 	size_t		nids = 0, cap = 0;
-	Table		table = {calloc(1024, sizeof(Entry)), 1023, 0};
-	long		per_status[4] = {0};
-	long		joined = 0;
-	double		t0, t1;
-	Sched		s0;
 
 	if (f == NULL)
 		die("cannot open the ids file", ids_file);
-	/* the local table, read before the clock starts, as the database has it already */
 	while (fgets(line, sizeof(line), f))
 	{
 		line[strcspn(line, "\r\n")] = '\0';
@@ -562,6 +556,24 @@ mode_report(const char *ids_file)
 		ids[nids++] = strdup(line);
 	}
 	fclose(f);
+	*n = nids;
+	return ids;
+}
+
+/* The report: the listing hashed on id, probed with every local tenant's key id. */
+static int
+mode_report(const char *ids_file)
+{
+	char	  **ids;
+	size_t		nids;
+	Table		table = {calloc(1024, sizeof(Entry)), 1023, 0};
+	long		per_status[4] = {0};
+	long		joined = 0;
+	double		t0, t1;
+	Sched		s0;
+
+	/* the local table, read before the clock starts, as the database has it already */
+	ids = read_ids(ids_file, &nids);
 
 	s0 = sched_now();
 	t0 = now_ms();
@@ -709,35 +721,6 @@ mode_create(int n, int conc, const char *prefix)
 	return created == n ? 0 : 1;
 }
 
-/* The ids of a file, one a line (blank lines skipped); *n gets their number. */
-static char **
-read_ids(const char *ids_file, size_t *n)
-{
-	FILE	   *f = fopen(ids_file, "r");
-	char		line[256];
-	char	  **ids = NULL;
-	size_t		nids = 0, cap = 0;
-
-	if (f == NULL)
-		die("cannot open the ids file", ids_file);
-	while (fgets(line, sizeof(line), f))
-	{
-		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '\0')
-			continue;
-		if (nids == cap)
-		{
-			cap = cap ? cap * 2 : 1024;
-			ids = realloc(ids, cap * sizeof(char *));
-			if (ids == NULL)
-				die("out of memory", NULL);
-		}
-		ids[nids++] = strdup(line);
-	}
-	fclose(f);
-	*n = nids;
-	return ids;
-}
 
 /* One GET in flight on the multi interface. */
 typedef struct GetSlot
