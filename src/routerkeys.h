@@ -9,6 +9,11 @@
  *	xact.c			the router follows COMMIT, ROLLBACK and savepoints: the
  *					one transaction callback and the effects it tracks
  *	reconcile.c		routerkeys.reconcile(): the router against a local table
+ *	outbox.c		durable provisioning's intents: enqueue_*, provision(),
+ *					retry, cancel, and the worker's reads and writes of the
+ *					outbox table
+ *	worker.c		the background worker that applies committed intents,
+ *					its launcher, and waking it at commit
  *	followup.c		the durable record of remote effects left unsettled
  *	keys.c			the key operations, returning an RkOutcome; the one
  *					place that decides what a failed attempt means for the
@@ -25,7 +30,8 @@
  *	options.c		the FDW validator, the option table, RkConfig per
  *					(server, role), cached
  *	json.c			strict JSON (json-c) and JSON to jsonb with exact numbers
- *	routerkeys.c	module start: _PG_init, GUCs
+ *	routerkeys.c	module start: _PG_init, GUCs, the launcher's registration,
+ *					the utility hook
  *
  *-------------------------------------------------------------------------
  */
