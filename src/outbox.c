@@ -298,6 +298,20 @@ check_key_name(const char *name)
 }
 
 /*
+ * Errors unless the current role may call a function.
+ */
+static void
+check_execute(Oid fn)
+{
+#if PG_VERSION_NUM >= 160000
+	if (object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+#else
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+#endif
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+}
+
+/*
  * The delivery function deliver_to as stored in an intent, after checking
  * that it takes (jsonb, text, text) and that the current role may call it.
  */
@@ -320,12 +334,7 @@ delivery_name(Oid fn)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("function %s cannot receive tokens", format_procedure(fn)),
 				 errdetail("A token delivery function takes (context jsonb, key_id text, token text).")));
-#if PG_VERSION_NUM >= 160000
-	if (object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#else
-	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#endif
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+	check_execute(fn);
 	return format_procedure_qualified(fn);
 }
 
@@ -1181,12 +1190,7 @@ deliver(RkIntent *intent)
 								   quote_qualified_identifier(get_namespace_name(get_func_namespace(fn)),
 															  get_func_name(fn)));
 
-#if PG_VERSION_NUM >= 160000
-		if (object_aclcheck(ProcedureRelationId, fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#else
-		if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-#endif
-			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, get_func_name(fn));
+		check_execute(fn);
 		values[2] = CStringGetTextDatum(intent->token);
 		run(sql, 3, types, values, nulls, SPI_OK_SELECT);
 	}

@@ -284,6 +284,17 @@ parse_key(json_object *o, Key *k)
 	return true;
 }
 
+/* The key of a single-key answer: the object itself, or {"api_key": …} (the older generation). */
+static bool
+parse_answer_key(json_object *o, Key *k)
+{
+	json_object *inner;
+
+	if (json_object_object_get_ex(o, "api_key", &inner))
+		return parse_key(inner, k);
+	return parse_key(o, k);
+}
+
 static json_object *
 parse_body(const Buf *b)
 {
@@ -324,10 +335,7 @@ get_one(CURL *easy, Buf *buf, const char *url)
 	if (status != 200)
 		die("unexpected status on GET", NULL);
 	o = parse_body(buf);
-	if (json_object_object_get_ex(o, "api_key", NULL))
-		found = parse_key(json_object_object_get(o, "api_key"), &k);
-	else
-		found = parse_key(o, &k);
+	found = parse_answer_key(o, &k);
 	json_object_put(o);
 	return found;
 }
@@ -748,10 +756,7 @@ finish_get(GetSlot *s, int *status_ix)
 		exit(1);
 	}
 	o = parse_body(&s->buf);
-	if (json_object_object_get_ex(o, "api_key", NULL))
-		found = parse_key(json_object_object_get(o, "api_key"), &k);
-	else
-		found = parse_key(o, &k);
+	found = parse_answer_key(o, &k);
 	*status_ix = found ? status_index(k.status) : 3;
 	json_object_put(o);
 	return found;
