@@ -25,6 +25,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #define RK_JSON_MAX_DEPTH 64
 #define RK_JSON_MAX_EXPONENT 1000	/* far inside what numeric holds */
@@ -429,18 +430,39 @@ rk_json_type_label(json_type type)
 }
 
 /*
+ * UTF-8 text in the server encoding: s itself when the database is UTF8
+ * (no copy), else a palloc'd conversion; *outlen is its length.  Returns
+ * NULL when it is not valid UTF-8 or holds a NUL character.
+ */
+static const char *
+server_text(const char *s, int len, int *outlen)
+{
+	const char *converted;
+
+	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+		return NULL;
+	*outlen = len;
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return s;
+	converted = pg_any_to_server(s, len, PG_UTF8);
+	if (converted != s)
+		*outlen = strlen(converted);
+	return converted;
+}
+
+/*
  * Copies UTF-8 text into a palloc'd string in the server encoding.  Returns
  * NULL when it is not valid UTF-8 or holds a NUL character.
  */
 static char *
 copy_text(const char *s, int len)
 {
-	char	   *converted;
+	int			outlen;
+	const char *text = server_text(s, len, &outlen);
 
-	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+	if (text == NULL)
 		return NULL;
-	converted = pg_any_to_server(s, len, PG_UTF8);
-	return converted == s ? pnstrdup(s, len) : converted;
+	return text == s ? pnstrdup(s, len) : (char *) text;
 }
 
 /*
@@ -468,14 +490,20 @@ rk_json_name(const char *name)
 }
 
 /*
- * A JSON number as a numeric, from its text as written: json-c keeps the
- * text of doubles, and rk_json_read gave long integers theirs back.
+ * A JSON number as a numeric, exactly as written: an integer json-c holds
+ * (one of fewer than 19 digits) from its value; any other from its text,
+ * which json-c keeps for doubles and rk_json_read gave long integers back,
+ * both as the node's user data.
  */
 static Numeric
 number_value(json_object *value, bool *ok, char **problem)
 {
-	const char *text = json_object_get_string(value);
+	const char *text = json_object_get_userdata(value);
 
+	if (text == NULL && json_object_is_type(value, json_type_int))
+		return int64_to_numeric(json_object_get_int64(value));
+	if (text == NULL)
+		text = json_object_get_string(value);
 	if (!valid_number(text))
 	{
 		*ok = false;
@@ -486,97 +514,118 @@ number_value(json_object *value, bool *ok, char **problem)
 }
 
 /*
- * A jsonb being built.  PostgreSQL 19 keeps the state and the finished value
- * in a JsonbInState; before, pushJsonbValue returned the value as it
- * finished.
+ * Sets a JsonbValue to a string, from UTF-8 text that the json-c tree
+ * holds: in a UTF8 database the value points into the tree, which must
+ * outlive it.  When it cannot be text, false in *ok and invalid in *problem.
  */
-#if PG_VERSION_NUM >= 190000
-typedef JsonbInState RkJsonbBuild;
-
 static void
-push(RkJsonbBuild *build, JsonbIteratorToken token, JsonbValue *value)
+string_value(JsonbValue *v, const char *s, int len, const char *invalid, bool *ok,
+			 char **problem)
 {
-	pushJsonbValue(build, token, value);
-}
-#else
-typedef struct RkJsonbBuild
-{
-	JsonbParseState *parseState;
-	JsonbValue *result;
-} RkJsonbBuild;
+	int			outlen = 0;
+	const char *text = server_text(s, len, &outlen);
 
-static void
-push(RkJsonbBuild *build, JsonbIteratorToken token, JsonbValue *value)
-{
-	build->result = pushJsonbValue(&build->parseState, token, value);
+	if (text == NULL)
+	{
+		*ok = false;
+		*problem = pstrdup(invalid);
+		text = "";
+		outlen = 0;
+	}
+	v->type = jbvString;
+	v->val.string.val = (char *) text;
+	v->val.string.len = outlen;
 }
-#endif
 
 /*
- * Adds a JSON value to a jsonb being built, as an object member's value or
- * an array element.  False in *ok (with *problem) for what jsonb cannot
- * hold.
+ * Whether member name a sorts before b in a jsonb object: shorter first,
+ * then bytewise (as jsonb stores them).
+ */
+static inline bool
+name_before(const JsonbValue *a, const JsonbValue *b)
+{
+	if (a->val.string.len != b->val.string.len)
+		return a->val.string.len < b->val.string.len;
+	return memcmp(a->val.string.val, b->val.string.val, a->val.string.len) < 0;
+}
+
+static void json_value(json_object *value, JsonbValue *out, bool *ok, char **problem);
+
+/*
+ * An object's members as jsonb pairs in jsonb's order.  json-c keeps one
+ * value per name (the last), so the names are unique already; objects are
+ * small, so an insertion sort does.
  */
 static void
-push_json(RkJsonbBuild *build, json_object *value, JsonbIteratorToken token,
-		  bool *ok, char **problem)
+object_value(json_object *value, JsonbValue *out, bool *ok, char **problem)
 {
-	JsonbValue	v;
+	int			n = json_object_object_length(value);
+	JsonbPair  *pairs = palloc(sizeof(JsonbPair) * Max(n, 1));
+	int			npairs = 0;
 
+	json_object_object_foreach(value, name, member)
+	{
+		JsonbPair	pair;
+		int			j;
+
+		string_value(&pair.key, name, strlen(name),
+					 "A member name of the answer is not valid UTF-8 text.", ok, problem);
+		json_value(member, &pair.value, ok, problem);
+		for (j = npairs; j > 0 && name_before(&pair.key, &pairs[j - 1].key); j--)
+			pairs[j] = pairs[j - 1];
+		pair.order = npairs;
+		pairs[j] = pair;
+		npairs++;
+	}
+	out->type = jbvObject;
+	out->val.object.nPairs = npairs;
+	out->val.object.pairs = pairs;
+}
+
+/*
+ * A JSON value as a JsonbValue tree, the form JsonbValueToJsonb takes.
+ * False in *ok (with *problem) for what jsonb cannot hold.
+ */
+static void
+json_value(json_object *value, JsonbValue *out, bool *ok, char **problem)
+{
 	switch (json_object_get_type(value))
 	{
 		case json_type_null:
-			v.type = jbvNull;
+			out->type = jbvNull;
 			break;
 		case json_type_boolean:
-			v.type = jbvBool;
-			v.val.boolean = json_object_get_boolean(value);
+			out->type = jbvBool;
+			out->val.boolean = json_object_get_boolean(value);
 			break;
 		case json_type_int:
 		case json_type_double:
-			v.type = jbvNumeric;
-			v.val.numeric = number_value(value, ok, problem);
+			out->type = jbvNumeric;
+			out->val.numeric = number_value(value, ok, problem);
 			break;
 		case json_type_string:
-			v.type = jbvString;
-			v.val.string.val = rk_json_string(value, problem);
-			if (v.val.string.val == NULL)
-			{
-				*ok = false;
-				v.val.string.val = "";
-			}
-			v.val.string.len = strlen(v.val.string.val);
+			string_value(out, json_object_get_string(value),
+						 json_object_get_string_len(value),
+						 "A string of the answer is not valid UTF-8 text, or holds a NUL character.",
+						 ok, problem);
 			break;
 		case json_type_object:
-			push(build, WJB_BEGIN_OBJECT, NULL);
-			{
-				json_object_object_foreach(value, name, member)
-				{
-					JsonbValue	k;
-
-					k.type = jbvString;
-					k.val.string.val = rk_json_name(name);
-					if (k.val.string.val == NULL)
-					{
-						*ok = false;
-						*problem = pstrdup("A member name of the answer is not valid UTF-8 text.");
-						k.val.string.val = "";
-					}
-					k.val.string.len = strlen(k.val.string.val);
-					push(build, WJB_KEY, &k);
-					push_json(build, member, WJB_VALUE, ok, problem);
-				}
-			}
-			push(build, WJB_END_OBJECT, NULL);
-			return;
+			object_value(value, out, ok, problem);
+			break;
 		case json_type_array:
-			push(build, WJB_BEGIN_ARRAY, NULL);
-			for (size_t i = 0; i < json_object_array_length(value); i++)
-				push_json(build, json_object_array_get_idx(value, i), WJB_ELEM, ok, problem);
-			push(build, WJB_END_ARRAY, NULL);
-			return;
+			{
+				int			n = json_object_array_length(value);
+
+				out->type = jbvArray;
+				out->val.array.rawScalar = false;
+				out->val.array.nElems = n;
+				out->val.array.elems = palloc(sizeof(JsonbValue) * Max(n, 1));
+				for (int i = 0; i < n; i++)
+					json_value(json_object_array_get_idx(value, i),
+							   &out->val.array.elems[i], ok, problem);
+			}
+			break;
 	}
-	push(build, token, &v);
 }
 
 /*
@@ -586,13 +635,12 @@ push_json(RkJsonbBuild *build, json_object *value, JsonbIteratorToken token,
 bool
 rk_json_to_jsonb(json_object *value, Jsonb **out, char **problem)
 {
-	RkJsonbBuild build;
+	JsonbValue	root;
 	bool		ok = true;
 
-	memset(&build, 0, sizeof(build));
-	push_json(&build, value, WJB_VALUE, &ok, problem);
+	json_value(value, &root, &ok, problem);
 	if (ok)
-		*out = JsonbValueToJsonb(build.result);
+		*out = JsonbValueToJsonb(&root);
 	return ok;
 }
 

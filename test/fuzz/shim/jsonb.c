@@ -270,6 +270,16 @@ double_to_shortest_decimal_buf(double f, char *result)
 	return snprintf(result, DOUBLE_SHORTEST_DECIMAL_LEN, "%.17g", f);
 }
 
+/* int64_to_numeric: the integer's decimal text, read as numeric_in would. */
+Numeric
+int64_to_numeric(int64 val)
+{
+	char		text[32];
+
+	snprintf(text, sizeof(text), "%lld", (long long) val);
+	return numeric_in(text);
+}
+
 Datum
 OidInputFunctionCall(Oid functionId, char *str, Oid typioparam, int32 typmod)
 {

@@ -510,6 +510,12 @@ pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError)
 	return false;
 }
 
+int
+GetDatabaseEncoding(void)
+{
+	return PG_UTF8;
+}
+
 char *
 pg_any_to_server(const char *s, int len, int encoding)
 {

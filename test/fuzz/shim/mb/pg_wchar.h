@@ -21,6 +21,7 @@ typedef enum pg_enc
 	PG_UTF8 = 6
 } pg_enc;
 
+extern int	GetDatabaseEncoding(void);
 extern char *pg_any_to_server(const char *s, int len, int encoding);
 extern char *pg_server_to_any(const char *s, int len, int encoding);
 extern bool pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError);

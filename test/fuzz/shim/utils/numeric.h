@@ -13,4 +13,6 @@ typedef struct NumericData *Numeric;
 #define DatumGetNumeric(X) ((Numeric) DatumGetPointer(X))
 #define NumericGetDatum(X) PointerGetDatum(X)
 
+extern Numeric int64_to_numeric(int64 val);
+
 #endif							/* RK_SHIM_NUMERIC_H */
