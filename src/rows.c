@@ -83,11 +83,75 @@ rk_rows_column_type(int index)
 }
 
 /*
+ * The value of n digits.
+ */
+static int
+digits_value(const char *s, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/*
+ * The form the service writes its times in, "YYYY-MM-DDTHH:MM:SS[.f]Z"
+ * with at most six digits of fraction and every field in range, as a
+ * timestamptz, computed as timestamptz_in would; false for any other form
+ * (timestamptz_in reads those).  Caller is responsible for the text's
+ * shape up to the seconds, which the dialect checked.
+ */
+static bool
+utc_timestamp(const char *text, TimestampTz *ts)
+{
+	int			year;
+	int			month;
+	int			day;
+	int			hour;
+	int			minute;
+	int			second;
+	const char *p = text + 19;
+	int64		fraction = 0;
+	int			ndigits = 0;
+
+	if (strnlen(text, 20) < 20)
+		return false;
+	year = digits_value(text, 4);
+	month = digits_value(text + 5, 2);
+	day = digits_value(text + 8, 2);
+	hour = digits_value(text + 11, 2);
+	minute = digits_value(text + 14, 2);
+	second = digits_value(text + 17, 2);
+	if (*p == '.')
+	{
+		for (p++; isdigit((unsigned char) *p) && ndigits < 7; p++, ndigits++)
+			fraction = fraction * 10 + (*p - '0');
+		if (ndigits == 0 || ndigits > 6)
+			return false;
+		for (int i = ndigits; i < 6; i++)
+			fraction *= 10;
+	}
+	if ((*p != 'Z' && *p != 'z') || p[1] != '\0' || year < 1 || month < 1 || month > 12 ||
+		day < 1 || day > day_tab[isleap(year)][month - 1] || hour > 23 || minute > 59 ||
+		second > 59)
+		return false;
+	*ts = (TimestampTz) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY +
+		((int64) ((hour * MINS_PER_HOUR + minute) * SECS_PER_MINUTE + second)) * USECS_PER_SEC +
+		fraction;
+	return true;
+}
+
+/*
  * An RFC 3339 timestamp, as the dialect checked it, as a timestamptz.
  */
 TimestampTz
 rk_rows_timestamp(const char *text)
 {
+	TimestampTz ts;
+
+	if (utc_timestamp(text, &ts))
+		return ts;
 	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text),
 												   ObjectIdGetDatum(InvalidOid),
 												   Int32GetDatum(-1)));
