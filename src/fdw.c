@@ -140,6 +140,7 @@ typedef struct RkModifyState
 	AttrNumber	id_junk;		/* the row-id junk column of UPDATE/DELETE */
 	bool		returning;
 	MemoryContext row_cxt;
+	RkCreates  *creates;		/* a batch INSERT's creates in flight, or NULL */
 	RkBudget	budget;			/* of the whole statement */
 	RkStats		stats;
 } RkModifyState;
@@ -1148,8 +1149,36 @@ insert_args(RkModifyState *state, TupleTableSlot *slot, RkCreateArgs *args, int 
 }
 
 /*
- * Creates the keys of a batch of rows, concurrently; rows that ask for
- * active = false are disabled right after.  Fills the slots with the keys.
+ * Finishes a create that has ended: records the follow-up check it may ask
+ * for and, when the key was made, that the transaction made it (an abort
+ * deletes it), then disables it when the row asked for active = false.
+ * Returns false for a create that failed, leaving the error to the caller.
+ */
+static bool
+created(RkModifyState *state, RkKey *key, RkOutcome *outcome, int active)
+{
+	rk_followup_note(state->config, outcome);
+	if (outcome->kind != RK_OUTCOME_DONE)
+		return false;
+	rk_xact_created(state->config, key->id);
+	if (active == 0)
+	{
+		RkUpdateArgs disable = {.active = 0};
+		char	   *token = key->token;
+
+		rk_keys_update(state->config, key->id, &disable, key, outcome,
+					   &state->budget, &state->stats);
+		rk_followup_check(state->config, outcome);
+		key->token = token;
+	}
+	return true;
+}
+
+/*
+ * Creates the keys of a batch of rows, concurrently, and waits for them;
+ * rows that ask for active = false are disabled right after.  Fills the
+ * slots with the keys.  Every key made is known to the transaction before
+ * a failed one raises its error.
  */
 static void
 insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
@@ -1158,6 +1187,7 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 	RkKey	   *keys = palloc(sizeof(RkKey) * n);
 	RkOutcome  *outcomes = palloc(sizeof(RkOutcome) * n);
 	int		   *active = palloc(sizeof(int) * n);
+	int			failed = -1;
 	bool		wanted[RK_KEY_NCOLUMNS + 1];
 
 	for (int i = 0; i < n; i++)
@@ -1165,30 +1195,54 @@ insert_rows(RkModifyState *state, TupleTableSlot **slots, int n)
 	rk_keys_create_many(state->config, args, n, keys, state->returning, outcomes,
 						&state->budget, &state->stats);
 	for (int i = 0; i < n; i++)
-		rk_followup_note(state->config, &outcomes[i]);
-	for (int i = 0; i < n; i++)
 	{
-		if (outcomes[i].kind != RK_OUTCOME_DONE)
-			rk_error_raise(state->config, &outcomes[i]);
+		if (!created(state, &keys[i], &outcomes[i], active[i]) && failed < 0)
+			failed = i;
 	}
-	for (int i = 0; i < n; i++)
-		rk_xact_created(state->config, keys[i].id);
-	for (int i = 0; i < n; i++)
-	{
-		if (active[i] == 0)
-		{
-			RkUpdateArgs disable = {.active = 0};
-			char	   *token = keys[i].token;
-
-			rk_keys_update(state->config, keys[i].id, &disable, &keys[i], &outcomes[i],
-						   &state->budget, &state->stats);
-			rk_followup_check(state->config, &outcomes[i]);
-			keys[i].token = token;
-		}
-	}
+	if (failed >= 0)
+		rk_error_raise(state->config, &outcomes[failed]);
 	memset(wanted, state->returning, sizeof(wanted));
 	for (int i = 0; i < n; i++)
 		store_key(slots[i], state->columns, wanted, &keys[i]);
+}
+
+/*
+ * Waits for the creates in flight of a batch INSERT, finishing each: all
+ * of them, or only until one more can be sent.  After a create failed,
+ * waits for all of them, then raises its error.
+ */
+static void
+settle_creates(RkModifyState *state, bool all)
+{
+	RkKey		key;
+	RkOutcome	outcome;
+	RkOutcome	failure = {0};
+	bool		failed = false;
+	int			active;
+
+	while ((failed || all || rk_keys_creates_full(state->creates)) &&
+		   rk_keys_creates_next(state->creates, &key, &outcome, &active))
+	{
+		if (!created(state, &key, &outcome, active) && !failed)
+		{
+			failure = outcome;
+			failed = true;
+		}
+	}
+	if (failed)
+		rk_error_raise(state->config, &failure);
+}
+
+/*
+ * Whether a batch INSERT may leave its creates in flight when a batch call
+ * returns: nothing that runs before the statement ends (an AFTER STATEMENT
+ * trigger, a view's WITH CHECK OPTION) may look at the rows or the keys.
+ */
+static bool
+may_keep_in_flight(ResultRelInfo *rinfo)
+{
+	return rinfo->ri_WithCheckOptions == NIL &&
+		(rinfo->ri_TrigDesc == NULL || !rinfo->ri_TrigDesc->trig_insert_after_statement);
 }
 
 /*
@@ -1210,7 +1264,12 @@ rkExecForeignInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 }
 
 /*
- * INSERT of a batch: the creates run concurrently.
+ * INSERT of a batch (no RETURNING, no row triggers): the creates run
+ * concurrently, up to batch_size in flight, and stay in flight across the
+ * executor's batch calls: a create is sent as soon as one ends, not when
+ * the batch's slowest one has.  The statement waits for the last ones at
+ * its end (rkEndForeignModify).  The slots are given back as they came:
+ * nobody reads them.
  */
 static TupleTableSlot **
 rkExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **slots,
@@ -1218,10 +1277,34 @@ rkExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo, TupleTableSlot **
 {
 	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
 	MemoryContext oldcxt;
+	RkCreateArgs *args;
+	int		   *active;
 
 	MemoryContextReset(state->row_cxt);
+	if (!may_keep_in_flight(rinfo))
+	{
+		oldcxt = MemoryContextSwitchTo(state->row_cxt);
+		insert_rows(state, slots, *numSlots);
+		MemoryContextSwitchTo(oldcxt);
+		return slots;
+	}
+	if (state->creates == NULL)
+	{
+		oldcxt = MemoryContextSwitchTo(estate->es_query_cxt);
+		state->creates = rk_keys_creates_begin(state->config, rinfo->ri_BatchSize, false,
+											   &state->budget, &state->stats);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	oldcxt = MemoryContextSwitchTo(state->row_cxt);
-	insert_rows(state, slots, *numSlots);
+	args = palloc(sizeof(RkCreateArgs) * *numSlots);
+	active = palloc(sizeof(int) * *numSlots);
+	for (int i = 0; i < *numSlots; i++)
+		insert_args(state, slots[i], &args[i], &active[i]);
+	for (int i = 0; i < *numSlots; i++)
+	{
+		settle_creates(state, false);
+		rk_keys_creates_send(state->creates, &args[i], active[i]);
+	}
 	MemoryContextSwitchTo(oldcxt);
 	return slots;
 }
@@ -1363,11 +1446,22 @@ rkExecForeignDelete(EState *estate, ResultRelInfo *rinfo, TupleTableSlot *slot,
 }
 
 /*
- * Nothing to release: the contexts go with the query.
+ * The end of an INSERT, UPDATE or DELETE: a batch INSERT waits for its
+ * last creates.  Nothing to release: the contexts go with the query (and
+ * with them, after an error, what was still in flight: see keys.c).
  */
 static void
 rkEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 {
+	RkModifyState *state = (RkModifyState *) rinfo->ri_FdwState;
+	MemoryContext oldcxt;
+
+	if (state == NULL || state->creates == NULL)
+		return;
+	MemoryContextReset(state->row_cxt);
+	oldcxt = MemoryContextSwitchTo(state->row_cxt);
+	settle_creates(state, true);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*

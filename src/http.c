@@ -34,7 +34,8 @@
  * only fill malloc'd buffers and fixed arrays and set flags).  Failures of
  * libcurl itself end the request with RK_TRANSPORT_INTERNAL; only a cancel
  * and running out of memory raise here.  Easy handles and their buffers are
- * handed back on every path by the PG_FINALLY of perform_batch; the
+ * handed back on every path by the window that runs them (a memory context
+ * callback when an error unwinds it); the
  * WaitEventSet lives in TopMemoryContext with its entry.  Answers are
  * copied into palloc'd memory of the caller's context only after the
  * transfer has ended.
@@ -98,6 +99,8 @@ typedef struct RkConnection
 
 	CURL	   *idle[RK_MAX_CONNECTIONS];	/* easy handles to reuse */
 	int			nidle;
+	uint64		nfinished;		/* transfers curl reported finished, ever */
+	int			nwindows;		/* open windows: the entry must stay */
 
 	/* The service's clock, and the url it was read from. */
 	RkClock		clock;
@@ -120,6 +123,7 @@ typedef struct RkTransfer
 	double		retry_after;
 	time_t		date;			/* the answer's Date header, or -1 */
 	int			sends;			/* times curl was about to send the request */
+	TimestampTz resend_at;		/* in a window: when to send it again, or 0 */
 	bool		done;
 	CURLcode	result;
 	char		errbuf[CURL_ERROR_SIZE];
@@ -318,7 +322,7 @@ get_connection(const RkConfig *config)
 	conn = hash_search(ConnectionHash, &config->umid, HASH_ENTER, &found);
 	url_hash = hash_bytes((const unsigned char *) config->url, strlen(config->url));
 	existed = found;
-	if (found && conn->invalidated)
+	if (found && conn->invalidated && conn->nwindows == 0)
 	{
 		drop_connection(conn);
 		found = false;
@@ -764,32 +768,40 @@ collect_finished(RkConnection *conn)
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
 		t->done = true;
 		t->result = msg->data.result;
+		conn->nfinished++;
 	}
 }
 
 /*
- * Runs the transfers added to the connection's multi handle to completion,
- * waiting on their sockets and the latch.  Transfers left unfinished by a
- * failure of the multi handle stay not done.
+ * Runs the transfers added to the connection's multi handle, waiting on
+ * their sockets and the latch: to completion, or with until_one only until
+ * one more of them has finished, and not past deadline (0: none).
+ * Transfers left unfinished by a failure of the multi handle stay not
+ * done.
  */
 static void
-drive_transfers(RkConnection *conn)
+drive_transfers(RkConnection *conn, bool until_one, TimestampTz deadline)
 {
 	int			running = 0;
 	WaitEvent	events[16];
+	uint64		finished = conn->nfinished;
 	bool		ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
 
-	while (ok && running > 0)
+	collect_finished(conn);
+	while (ok && running > 0 && !(until_one && conn->nfinished != finished))
 	{
 		long		timeout = 1000;
 		int			nevents;
+		TimestampTz now = GetCurrentTimestamp();
 
+		if (deadline != 0 && now >= deadline)
+			break;
+		if (deadline != 0)
+			timeout = (long) Min((deadline - now + 999) / 1000, timeout);
 		if (conn->timer_set)
 		{
-			TimestampTz now = GetCurrentTimestamp();
-
 			timeout = conn->timer_deadline <= now ? 0 :
-				(long) Min((conn->timer_deadline - now + 999) / 1000, 1000);
+				(long) Min((conn->timer_deadline - now + 999) / 1000, timeout);
 			if (timeout == 0)
 			{
 				conn->timer_set = false;
@@ -818,47 +830,24 @@ drive_transfers(RkConnection *conn)
 				flags |= CURL_CSELECT_OUT;
 			ok = socket_action(conn, events[i].fd, flags, &running);
 		}
+		collect_finished(conn);
 	}
-	collect_finished(conn);
 }
 
 /*
- * One attempt of each request, all concurrently.
+ * Hands a transfer's easy handle back and frees its buffer; the transfer
+ * can be set up again.  Never raises.
  */
 static void
-perform_batch(RkConnection *conn, const RkConfig *config, RkRequest **requests, int n)
+release_transfer(RkTransfer *t)
 {
-	RkTransfer *transfers = palloc0(sizeof(RkTransfer) * n);
-
-	PG_TRY();
+	if (t->easy != NULL)
 	{
-		for (int i = 0; i < n; i++)
-		{
-			setup_transfer(&transfers[i], conn, config, requests[i]);
-			if (curl_multi_add_handle(conn->multi, transfers[i].easy) != CURLM_OK)
-			{
-				transfers[i].done = true;
-				transfers[i].result = CURLE_FAILED_INIT;
-			}
-		}
-		drive_transfers(conn);
-		for (int i = 0; i < n; i++)
-			finish_transfer(&transfers[i]);
+		curl_multi_remove_handle(t->conn->multi, t->easy);
+		give_back_easy(t->conn, t->easy);
 	}
-	PG_FINALLY();
-	{
-		for (int i = 0; i < n; i++)
-		{
-			if (transfers[i].easy != NULL)
-			{
-				curl_multi_remove_handle(conn->multi, transfers[i].easy);
-				give_back_easy(conn, transfers[i].easy);
-			}
-			free(transfers[i].data);
-		}
-	}
-	PG_END_TRY();
-	pfree(transfers);
+	free(t->data);
+	memset(t, 0, sizeof(RkTransfer));
 }
 
 /*
@@ -906,6 +895,40 @@ backoff_ms(int attempts, double retry_after)
 }
 
 /*
+ * The one retry policy, after an attempt of r: the wait before r is sent
+ * again, or -1 when it is not.  A request is attempted again when
+ * may_resend allows it, it has made at most max_retries attempts beyond
+ * its first (attempts count across calls, so an operation that sends the
+ * same request again stays within the bound), and the wait fits in what
+ * the call's budget has left; a Retry-After longer than that ends the
+ * request at once with wait_refused set.  Caller is responsible for
+ * charging the wait to the budget.
+ */
+static int64
+resend_wait(const RkConfig *config, RkRequest *r, const RkBudget *budget)
+{
+	int64		wait;
+
+	if (!may_resend(config, r) || r->attempts > config->max_retries)
+		return -1;
+	wait = backoff_ms(r->attempts, r->retry_after);
+	if (wait > budget->wait_left_ms)
+	{
+		if (r->retry_after >= 0)
+		{
+			r->wait_refused = true;
+			return -1;
+		}
+		wait = budget->wait_left_ms;
+	}
+	if (budget->wait_left_ms <= 0 && wait == 0 && r->retry_after < 0)
+		return -1;
+	r->earlier_maybe_applied |= r->sent &&
+		(r->transport != RK_TRANSPORT_OK || r->status >= 500);
+	return wait;
+}
+
+/*
  * Sleeps on the latch, so that a cancel ends the wait at once.
  */
 static void
@@ -938,66 +961,263 @@ rk_http_prepare(const RkConfig *config)
 }
 
 /*
+ * A window of requests in flight: rk_http_window_send starts a request and
+ * returns at once, rk_http_window_next waits for one to end under the one
+ * retry policy, so that a caller keeps up to width requests in flight
+ * across its own calls (rk_http_execute is one window for all its
+ * requests).  A slot is free, in flight (its transfer added to the multi
+ * handle), or waiting to be sent again at resend_at.  A resend's wait
+ * does not hold up the other slots, and the budget is charged the time
+ * the window spends waiting, not each wait.  The window lives in the
+ * memory context current at rk_http_window_begin: when that goes (the
+ * statement ends, or an error unwinds it) whatever is still in flight is
+ * abandoned, its transfer removed unanswered.
+ */
+struct RkWindow
+{
+	const RkConfig *config;
+	RkConnection *conn;
+	RkBudget   *budget;
+	TimestampTz waited_until;	/* the budget is charged up to here */
+	int			width;
+	int			nbusy;
+	RkTransfer *slots;			/* a slot is busy while its request is set */
+	MemoryContextCallback release;
+};
+
+/*
+ * Memory context callback: abandons the transfers still in flight.
+ * Never raises.
+ */
+static void
+release_window(void *arg)
+{
+	RkWindow   *w = (RkWindow *) arg;
+
+	for (int i = 0; i < w->width; i++)
+		if (w->slots[i].request != NULL)
+			release_transfer(&w->slots[i]);
+	w->nbusy = 0;
+	w->conn->nwindows--;
+}
+
+/*
+ * Opens a window of up to width requests in flight against the configured
+ * server; resends wait within budget.
+ */
+RkWindow *
+rk_http_window_begin(const RkConfig *config, int width, RkBudget *budget)
+{
+	RkWindow   *w = palloc0(sizeof(RkWindow));
+
+	w->config = config;
+	w->budget = budget;
+	w->width = width;
+	w->slots = palloc0(sizeof(RkTransfer) * width);
+	w->conn = get_connection(config);
+	w->conn->nwindows++;
+	w->release.func = release_window;
+	w->release.arg = w;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &w->release);
+	return w;
+}
+
+/*
+ * Whether the window has width requests in flight or waiting.
+ */
+bool
+rk_http_window_full(const RkWindow *w)
+{
+	return w->nbusy == w->width;
+}
+
+/*
+ * Starts an attempt of a request in a slot.
+ */
+static void
+start_attempt(RkWindow *w, RkTransfer *t, RkRequest *request)
+{
+	setup_transfer(t, w->conn, w->config, request);
+	if (curl_multi_add_handle(w->conn->multi, t->easy) != CURLM_OK)
+	{
+		t->done = true;
+		t->result = CURLE_FAILED_INIT;
+	}
+}
+
+/*
+ * Starts a request; the window must not be full.
+ */
+void
+rk_http_window_send(RkWindow *w, RkRequest *request)
+{
+	for (int i = 0; i < w->width; i++)
+	{
+		if (w->slots[i].request == NULL)
+		{
+			request->wait_refused = false;
+			w->nbusy++;
+			start_attempt(w, &w->slots[i], request);
+			return;
+		}
+	}
+	elog(ERROR, "routerkeys request window is full");
+}
+
+/*
+ * Sends again the requests whose wait is over; returns the earliest
+ * resend time still ahead (0: none), and in *in_flight whether any
+ * transfer is running.
+ */
+static TimestampTz
+start_due(RkWindow *w, bool *in_flight)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = 0;
+
+	*in_flight = false;
+	for (int i = 0; i < w->width; i++)
+	{
+		RkTransfer *t = &w->slots[i];
+
+		if (t->request != NULL && t->easy == NULL && t->resend_at <= now)
+			start_attempt(w, t, t->request);
+		else if (t->request != NULL && t->easy == NULL)
+			next = next == 0 ? t->resend_at : Min(next, t->resend_at);
+		*in_flight |= t->easy != NULL && !t->done;
+	}
+	return next;
+}
+
+/*
+ * A finished transfer of the window, or NULL.
+ */
+static RkTransfer *
+window_finished(RkWindow *w)
+{
+	for (int i = 0; i < w->width; i++)
+		if (w->slots[i].easy != NULL && w->slots[i].done)
+			return &w->slots[i];
+	return NULL;
+}
+
+/*
+ * Waits for the window's transfers until one finishes or the next resend
+ * is due.
+ */
+static void
+wait_window(RkWindow *w)
+{
+	bool		in_flight;
+	TimestampTz due = start_due(w, &in_flight);
+	uint64		finished = w->conn->nfinished;
+
+	if (window_finished(w) != NULL)
+		return;
+	if (!in_flight)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (due > now)
+			interruptible_sleep((due - now + 999) / 1000);
+		return;
+	}
+	drive_transfers(w->conn, true, due);
+	if (w->conn->nfinished != finished || window_finished(w) != NULL ||
+		(due != 0 && GetCurrentTimestamp() >= due))
+		return;
+	/* the multi handle failed: what is in flight ends unanswered */
+	for (int i = 0; i < w->width; i++)
+	{
+		if (w->slots[i].easy != NULL && !w->slots[i].done)
+		{
+			w->slots[i].done = true;
+			w->slots[i].result = CURLE_FAILED_INIT;
+		}
+	}
+}
+
+/*
+ * Puts a request off for wait ms, charging the budget the part of the wait
+ * that goes beyond the waits already charged.
+ */
+static void
+put_off(RkWindow *w, RkTransfer *t, RkRequest *r, int64 wait)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz until = now + wait * 1000;
+
+	if (until > w->waited_until)
+	{
+		w->budget->wait_left_ms -= (until - Max(now, w->waited_until)) / 1000;
+		w->waited_until = until;
+	}
+	t->request = r;
+	t->resend_at = until;
+}
+
+/*
+ * Waits until a request of the window has ended under the one retry
+ * policy and returns it, its slot free again; NULL when none is in flight.
+ * Only a cancel or running out of memory raises.
+ */
+RkRequest *
+rk_http_window_next(RkWindow *w)
+{
+	while (w->nbusy > 0)
+	{
+		RkTransfer *t = window_finished(w);
+		RkRequest  *r;
+		int64		wait;
+
+		if (t == NULL)
+		{
+			wait_window(w);
+			continue;
+		}
+		r = t->request;
+		finish_transfer(t);
+		release_transfer(t);
+		wait = resend_wait(w->config, r, w->budget);
+		if (wait >= 0)
+		{
+			put_off(w, t, r, wait);
+			continue;
+		}
+		w->nbusy--;
+		return r;
+	}
+	return NULL;
+}
+
+/*
  * Performs requests against the configured server, concurrently, under the
- * one retry policy: a request is attempted again when may_resend allows it,
- * it has made at most max_retries attempts beyond its first (attempts
- * count across calls, so an operation that sends the same request again
- * stays within the bound), and the wait fits in what the call's budget has
- * left.  A Retry-After longer than that ends the request at once with
- * wait_refused set.  Every request ends with the outcome of its last
- * attempt for the caller to judge; only a cancel or running out of memory
- * raises an error here.
+ * one retry policy (resend_wait).  Every request ends with the outcome of
+ * its last attempt for the caller to judge; only a cancel or running out
+ * of memory raises an error here.
  */
 void
 rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests,
 				RkBudget *budget)
 {
-	RkConnection *conn = get_connection(config);
-	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(nrequests, 1));
-	int			npending = nrequests;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "routerkeys requests",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	RkWindow   *w = rk_http_window_begin(config, Max(nrequests, 1), budget);
 
-	memcpy(pending, requests, sizeof(RkRequest *) * nrequests);
-	for (int i = 0; i < nrequests; i++)
-		requests[i]->wait_refused = false;
-
-	while (npending > 0)
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
 	{
-		int			nretry = 0;
-		int64		delay = 0;
-
-		perform_batch(conn, config, pending, npending);
-		for (int i = 0; i < npending; i++)
-		{
-			RkRequest  *r = pending[i];
-			int64		wait;
-
-			if (!may_resend(config, r) || r->attempts > config->max_retries)
-				continue;
-			wait = backoff_ms(r->attempts, r->retry_after);
-			if (wait > budget->wait_left_ms)
-			{
-				if (r->retry_after >= 0)
-				{
-					r->wait_refused = true;
-					continue;
-				}
-				wait = budget->wait_left_ms;
-			}
-			if (budget->wait_left_ms <= 0 && wait == 0 && r->retry_after < 0)
-				continue;
-			delay = Max(delay, wait);
-			r->earlier_maybe_applied |= r->sent &&
-				(r->transport != RK_TRANSPORT_OK || r->status >= 500);
-			pending[nretry++] = r;
-		}
-		if (nretry > 0 && delay > 0)
-		{
-			interruptible_sleep(delay);
-			budget->wait_left_ms -= delay;
-		}
-		npending = nretry;
+		for (int i = 0; i < nrequests; i++)
+			rk_http_window_send(w, requests[i]);
+		while (rk_http_window_next(w) != NULL)
+			;
 	}
-	pfree(pending);
+	PG_FINALLY();
+	{
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
 }
 
 /*

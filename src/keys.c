@@ -31,9 +31,11 @@
 
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
+#include "utils/memutils.h"
 #include "utils/wait_event.h"
 #include "utils/timestamp.h"
 
@@ -710,90 +712,268 @@ outcome_unsettled(const RkConfig *config, const RkRequest *r, const char *name,
 }
 
 /*
+ * A create in flight: its request (first, so that the window's request
+ * leads back to it), the name, and when it was first sent.
+ */
+typedef struct RkCreate
+{
+	RkRequest	request;
+	char	   *name;
+	int			tag;
+	int			attempts_counted;
+	TimestampTz first_sent;
+	dlist_node	node;
+} RkCreate;
+
+/*
+ * Creates kept in flight: up to width at once, on one request window.
+ * Each create is settled as its request ends (see the file header); one
+ * still in flight when the stream's memory goes (an error unwound the
+ * statement) is recorded for the follow-up check, as a create that timed
+ * out is.
+ */
+struct RkCreates
+{
+	const RkConfig *config;
+	RkConfig	owner;			/* a copy whose ids the follow-up record uses */
+	RkWindow   *window;
+	bool		with_attrs;
+	RkBudget   *budget;
+	RkStats    *stats;
+	MemoryContext cxt;			/* the creates in flight */
+	dlist_head	open;
+	int64		clock_offset_us;	/* the service's clock ahead of ours, at least */
+	MemoryContextCallback abandon;
+};
+
+/*
+ * Memory context callback: records the creates still in flight for the
+ * follow-up check.  Never raises.
+ */
+static void
+abandon_creates(void *arg)
+{
+	RkCreates  *c = (RkCreates *) arg;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &c->open)
+	{
+		RkCreate   *cr = dlist_container(RkCreate, node, iter.cur);
+		RkOutcome	outcome = {.followup_name = cr->name};
+		TimestampTz since = cr->first_sent != 0 ? cr->first_sent : cr->request.sent_at;
+
+		outcome.service_since = since + c->clock_offset_us;
+		rk_followup_note(&c->owner, &outcome);
+	}
+	dlist_init(&c->open);
+}
+
+/*
+ * Opens a stream of creates, up to width in flight at once; keys are read
+ * with their attrs when with_attrs.  It lives in a child of the current
+ * memory context: deleting that abandons what is in flight.
+ */
+RkCreates *
+rk_keys_creates_begin(const RkConfig *config, int width, bool with_attrs, RkBudget *budget,
+					  RkStats *stats)
+{
+	RkCreates  *c = palloc0(sizeof(RkCreates));
+	RkClock		clock;
+	MemoryContext oldcxt;
+
+	c->config = config;
+	c->owner.serverid = config->serverid;
+	c->owner.userid = config->userid;
+	c->with_attrs = with_attrs;
+	c->budget = budget;
+	c->stats = stats;
+	dlist_init(&c->open);
+	c->cxt = AllocSetContextCreate(CurrentMemoryContext, "routerkeys creates",
+								   ALLOCSET_SMALL_SIZES);
+	c->abandon.func = abandon_creates;
+	c->abandon.arg = c;
+	MemoryContextRegisterResetCallback(c->cxt, &c->abandon);
+	rk_http_clock(config, &clock);
+	c->clock_offset_us = clock.known ? clock.offset_low_us : 0;
+	oldcxt = MemoryContextSwitchTo(c->cxt);
+	c->window = rk_http_window_begin(config, width, budget);
+	MemoryContextSwitchTo(oldcxt);
+	return c;
+}
+
+/*
+ * Whether width creates are in flight: the next send must wait for one to
+ * end (rk_keys_creates_next).
+ */
+bool
+rk_keys_creates_full(const RkCreates *c)
+{
+	return rk_http_window_full(c->window);
+}
+
+/*
+ * Sends a create, tagged for the caller; the stream must not be full.
+ */
+void
+rk_keys_creates_send(RkCreates *c, const RkCreateArgs *args, int tag)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(c->cxt);
+	RkCreate   *cr = palloc0(sizeof(RkCreate));
+
+	cr->name = pstrdup(args->name);
+	cr->tag = tag;
+	cr->request.method = "POST";
+	cr->request.path = pstrdup(c->config->dialect->create_path);
+	cr->request.body = c->config->dialect->create_body(args);
+	cr->request.resend = RK_RESEND_UNSENT;
+	MemoryContextSwitchTo(oldcxt);
+
+	lock_name(c->config, cr->name);
+	dlist_push_tail(&c->open, &cr->node);
+	rk_http_window_send(c->window, &cr->request);
+}
+
+/*
+ * Counts the attempts a create made since they were last counted.
+ */
+static void
+count_attempts(RkCreates *c, RkCreate *cr)
+{
+	RkRequest  *r = &cr->request;
+	int			made = r->attempts - cr->attempts_counted;
+
+	cr->attempts_counted = r->attempts;
+	if (c->stats == NULL)
+		return;
+	c->stats->requests += made;
+	c->stats->retries += Max(made - 1, 0);
+	c->stats->bytes += r->response_len;
+}
+
+/*
+ * Judges a create whose request has ended: true when it is settled (key
+ * and outcome filled), false when it is to be sent again, no key of it
+ * being left.
+ */
+static bool
+create_ended(RkCreates *c, RkCreate *cr, RkKey *key, RkOutcome *outcome)
+{
+	const RkConfig *config = c->config;
+	RkRequest  *r = &cr->request;
+
+	if (cr->first_sent == 0 && r->sent)
+		cr->first_sent = r->sent_at;
+	if (succeeded(r) && read_key(config, r, NULL, key, true, c->with_attrs, outcome))
+	{
+		outcome_start(outcome, r, NULL);
+		if (key->created_at != NULL)
+			rk_http_clock_observe(config, rk_rows_timestamp(key->created_at),
+								  r->sent_at, r->answered_at);
+		return true;
+	}
+	if (may_still_appear(r))
+	{
+		outcome_unsettled(config, r, cr->name, cr->first_sent, outcome);
+		return true;
+	}
+	if (!succeeded(r))
+		outcome_failed(config, r, NULL, outcome);
+	if (!succeeded(r) && !answer_lost(config, r))
+		return true;
+	if (remove_lost_create(config, cr->name, cr->first_sent, outcome, c->budget,
+						   c->stats) == RK_LOOKUP_UNSURE)
+	{
+		outcome_unsettled(config, r, cr->name, cr->first_sent, outcome);
+		return true;
+	}
+
+	/*
+	 * No key of this create is left.  Sent again at once, within
+	 * max_retries; a call that may not wait at all (the worker, which backs
+	 * off itself) is told to try again later instead.
+	 */
+	if (r->attempts > config->max_retries || (c->budget->wait_left_ms <= 0 && !succeeded(r)))
+	{
+		if (succeeded(r))
+			outcome_broken(r, NULL, pstrdup("The answer to a create could not be read; the key it made was deleted."), outcome);
+		else
+		{
+			outcome_failed(config, r, NULL, outcome);
+			outcome->kind = RK_OUTCOME_RETRY_LATER;
+		}
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Waits for a create of the stream to be settled: *key receives the
+ * answer, token included, *outcome how it ended, *tag the tag it was sent
+ * with.  At most one key per create is left, and only one whose token is
+ * returned.  Returns false when no create is in flight.
+ */
+bool
+rk_keys_creates_next(RkCreates *c, RkKey *key, RkOutcome *outcome, int *tag)
+{
+	RkRequest  *r;
+
+	while ((r = rk_http_window_next(c->window)) != NULL)
+	{
+		RkCreate   *cr = (RkCreate *) r;
+
+		count_attempts(c, cr);
+		memset(key, 0, sizeof(RkKey));
+		if (!create_ended(c, cr, key, outcome))
+		{
+			rk_http_window_send(c->window, r);
+			continue;
+		}
+		*tag = cr->tag;
+		unlock_name(c->config, cr->name);
+		dlist_delete(&cr->node);
+		pfree(cr->name);
+		pfree(cr->request.path);
+		pfree(cr->request.body);
+		pfree(cr);
+		return true;
+	}
+	return false;
+}
+
+/*
  * Creates keys, concurrently when there are several; keys[i] receives the
  * answer to args[i], token included (and attrs with with_attrs), and
- * outcomes[i] how it ended.  At most one key per create is left, and only
- * one whose token is returned; see the file header for how.  Caller is
- * responsible for permission modes the API can spell.
+ * outcomes[i] how it ended.  Caller is responsible for permission modes
+ * the API can spell.
  */
 void
 rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n, RkKey *keys,
 					bool with_attrs, RkOutcome *outcomes, RkBudget *budget, RkStats *stats)
 {
-	RkRequest **pending = palloc(sizeof(RkRequest *) * Max(n, 1));
-	int		   *index = palloc(sizeof(int) * Max(n, 1));
-	TimestampTz *first_sent = palloc(sizeof(TimestampTz) * Max(n, 1));
-	int			npending = n;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "routerkeys create",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	RkCreates  *c = rk_keys_creates_begin(config, Max(n, 1), with_attrs, budget, stats);
+	RkKey		key;
+	RkOutcome	outcome;
+	int			i;
 
-	for (int i = 0; i < n; i++)
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
 	{
-		lock_name(config, args[i].name);
-		pending[i] = new_request("POST", pstrdup(config->dialect->create_path),
-								 config->dialect->create_body(&args[i]), RK_RESEND_UNSENT);
-		index[i] = i;
-		first_sent[i] = 0;
-	}
-
-	while (npending > 0)
-	{
-		int			nagain = 0;
-
-		perform(config, pending, npending, budget, stats);
-		for (int j = 0; j < npending; j++)
+		for (i = 0; i < n; i++)
+			rk_keys_creates_send(c, &args[i], i);
+		while (rk_keys_creates_next(c, &key, &outcome, &i))
 		{
-			RkRequest  *r = pending[j];
-			int			i = index[j];
-			RkOutcome  *outcome = &outcomes[i];
-
-			if (first_sent[i] == 0 && r->sent)
-				first_sent[i] = r->sent_at;
-			if (succeeded(r) &&
-				read_key(config, r, NULL, &keys[i], true, with_attrs, outcome))
-			{
-				outcome_start(outcome, r, NULL);
-				if (keys[i].created_at != NULL)
-					rk_http_clock_observe(config, rk_rows_timestamp(keys[i].created_at),
-										  r->sent_at, r->answered_at);
-				continue;
-			}
-			if (may_still_appear(r))
-			{
-				outcome_unsettled(config, r, args[i].name, first_sent[i], outcome);
-				continue;
-			}
-			if (!succeeded(r))
-				outcome_failed(config, r, NULL, outcome);
-			if (!succeeded(r) && !answer_lost(config, r))
-				continue;
-			if (remove_lost_create(config, args[i].name, first_sent[i], outcome, budget,
-								   stats) == RK_LOOKUP_UNSURE)
-			{
-				outcome_unsettled(config, r, args[i].name, first_sent[i], outcome);
-				continue;
-			}
-			/*
-			 * No key of this create is left.  Sent again at once, within
-			 * max_retries; a call that may not wait at all (the worker, which
-			 * backs off itself) is told to try again later instead.
-			 */
-			if (r->attempts > config->max_retries || (budget->wait_left_ms <= 0 && !succeeded(r)))
-			{
-				if (succeeded(r))
-					outcome_broken(r, NULL, pstrdup("The answer to a create could not be read; the key it made was deleted."), outcome);
-				else
-				{
-					outcome_failed(config, r, NULL, outcome);
-					outcome->kind = RK_OUTCOME_RETRY_LATER;
-				}
-				continue;
-			}
-			pending[nagain] = r;
-			index[nagain++] = i;
+			keys[i] = key;
+			outcomes[i] = outcome;
 		}
-		npending = nagain;
 	}
-	for (int i = 0; i < n; i++)
-		unlock_name(config, args[i].name);
+	PG_FINALLY();
+	{
+		MemoryContextDelete(cxt);
+	}
+	PG_END_TRY();
 }
 
 /*

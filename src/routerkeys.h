@@ -105,6 +105,9 @@ typedef enum RkResend
  * attempt.  The caller fills method, path, body and resend; the rest is
  * filled in.  All strings are palloc'd.
  */
+/* Requests kept in flight across calls (http.c). */
+typedef struct RkWindow RkWindow;
+
 typedef struct RkRequest
 {
 	const char *method;			/* "GET", "POST", "PATCH" or "DELETE" */
@@ -290,6 +293,9 @@ typedef struct RkOutcome
 
 typedef struct RkLister RkLister;
 
+/* Creates kept in flight across calls (keys.c). */
+typedef struct RkCreates RkCreates;
+
 /* What an intent of the outbox asks for. */
 typedef enum RkIntentOp
 {
@@ -426,6 +432,10 @@ extern void rk_http_init(void);
 extern void rk_http_execute(const RkConfig *config, RkRequest **requests, int nrequests,
 							RkBudget *budget);
 extern void rk_http_prepare(const RkConfig *config);
+extern RkWindow *rk_http_window_begin(const RkConfig *config, int width, RkBudget *budget);
+extern bool rk_http_window_full(const RkWindow *w);
+extern void rk_http_window_send(RkWindow *w, RkRequest *request);
+extern RkRequest *rk_http_window_next(RkWindow *w);
 extern bool rk_http_url_acceptable(const char *url, const char **reason);
 extern void rk_http_clock(const RkConfig *config, RkClock *clock);
 extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_time,
@@ -463,6 +473,11 @@ extern bool rk_keys_list_next(RkLister *lister, MemoryContext lister_cxt, RkPage
 							  RkOutcome *outcome);
 extern void rk_keys_get_many(const RkConfig *config, char **ids, int n, RkKey *keys,
 							 RkOutcome *outcomes, RkBudget *budget, RkStats *stats);
+extern RkCreates *rk_keys_creates_begin(const RkConfig *config, int width, bool with_attrs,
+										RkBudget *budget, RkStats *stats);
+extern bool rk_keys_creates_full(const RkCreates *c);
+extern void rk_keys_creates_send(RkCreates *c, const RkCreateArgs *args, int tag);
+extern bool rk_keys_creates_next(RkCreates *c, RkKey *key, RkOutcome *outcome, int *tag);
 extern void rk_keys_create_many(const RkConfig *config, const RkCreateArgs *args, int n,
 								RkKey *keys, bool with_attrs, RkOutcome *outcomes,
 								RkBudget *budget, RkStats *stats);

@@ -157,8 +157,7 @@ SELECT stubctl.call('POST', '/__admin/config', '{"latency_ms": 0}');
 SELECT count(*) FROM router_keys WHERE name LIKE 'batch-%';
 
 -- An error in the middle of a scan, or of a batch: the statement fails and the session
--- goes on. The other creates of a failed batch did happen: the router has no
--- transactions (see the README on orphans).
+-- goes on. The other creates of a failed batch did happen, and the abort deletes them.
 SELECT stubctl.fault('{"kind":"status","status":500,"method":"GET","query_contains":"starting_after=","count":-1}');
 SELECT code, message, detail FROM stubctl.try('SELECT count(*) FROM router_keys');
 SELECT stubctl.clear_faults();
@@ -166,6 +165,37 @@ SELECT stubctl.fault('{"kind":"status","status":409,"error_form":"plain","messag
 INSERT INTO router_keys (name) SELECT 'batch2-' || g FROM generate_series(1, 8) g;
 SELECT count(*) FROM router_keys WHERE name LIKE 'batch2-%';
 SELECT count(*) FROM router_keys;
+
+-- A batch INSERT keeps batch_size creates in flight across batches: a create is sent as
+-- soon as one ends. With batches of 4 and the first create answering 800 ms late, the
+-- other seven are sent and answered meanwhile (the stub logs a request as it answers),
+-- where waiting for each batch would have answered pipe-1 fourth.
+SELECT stubctl.clear_log();
+SELECT stubctl.fault('{"kind":"delay_headers","ms":800,"method":"POST","count":1}');
+ALTER FOREIGN TABLE router_keys OPTIONS (SET batch_size '4');
+INSERT INTO router_keys (name) SELECT 'pipe-' || g FROM generate_series(1, 8) g;
+SELECT array_position(array_agg(body::jsonb->>'name' ORDER BY seq), 'pipe-1') AS answered,
+       count(*) AS creates
+FROM stubctl.log() WHERE method = 'POST';
+SELECT count(*) FROM router_keys WHERE name LIKE 'pipe-%';
+
+-- A create that fails in the middle: the statement waits for the others in flight, then
+-- fails, and the abort deletes every key it made.
+SELECT stubctl.fault('{"kind":"status","status":400,"message":"bad name","method":"POST","skip":5,"count":1}');
+SELECT code, message FROM stubctl.try($$INSERT INTO router_keys (name) SELECT 'pipe2-' || g FROM generate_series(1, 12) g$$);
+SELECT count(*) FROM routerkeys.list_keys(search => 'pipe2-');
+
+-- A statement cancelled with creates in flight: the keys it knows of are deleted by the
+-- abort, and those it was still waiting for are recorded for the worker's follow-up
+-- check, which deletes them once they can no longer appear (settle_delay).
+SELECT stubctl.call('POST', '/__admin/config', '{"latency_ms": 300}');
+SET statement_timeout = '500ms';
+INSERT INTO router_keys (name) SELECT 'pipe3-' || g FROM generate_series(1, 12) g;
+RESET statement_timeout;
+SELECT stubctl.call('POST', '/__admin/config', '{"latency_ms": 0}');
+SELECT stubctl.wait_until($$(SELECT count(*) FROM routerkeys.list_keys(search => 'pipe3-')) = 0$$);
+SELECT count(*) > 0 AS checked FROM routerkeys.outbox
+WHERE operation = 'check' AND key_name LIKE 'pipe3-%';
 
 -- A role without USAGE on the server, then without a user mapping, cannot scan.
 CREATE ROLE rk_fdw_user;
