@@ -35,6 +35,7 @@
 /* What the scan found out about a body. */
 typedef struct RkScan
 {
+	bool		unicode_escapes;	/* a string has a \u escape */
 	int			nmembers;		/* object members */
 	int			nints;			/* integer literals, in document order */
 	int			nlong;			/* of which too long for json-c */
@@ -42,6 +43,27 @@ typedef struct RkScan
 	char	  **long_text;
 	int			longcap;
 } RkScan;
+
+/*
+ * Whether the tree being read holds only text of the body, which was
+ * checked as a whole: it has no \u escape, the one thing json-c decodes
+ * into bytes of its own (the other escapes are ASCII).  Its strings then
+ * need no check of their own.
+ */
+static bool text_checked = false;
+
+/* ASCII classes, whatever the locale says of other bytes. */
+static inline bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+is_letter(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 /*
  * Scans a JSON number at body[i], which is '-' or a digit.  Returns its
@@ -58,16 +80,16 @@ scan_number(const char *body, size_t len, size_t i, bool *is_int, const char **p
 	*is_int = true;
 	if (body[i] == '-')
 		i++;
-	if (i >= len || !isdigit((unsigned char) body[i]))
+	if (i >= len || !is_digit(body[i]))
 		return 0;
 	digits = i;
 	if (body[i] == '0')
 	{
-		if (++i < len && isdigit((unsigned char) body[i]))
+		if (++i < len && is_digit(body[i]))
 			return 0;			/* a leading zero */
 	}
 	else
-		while (i < len && isdigit((unsigned char) body[i]))
+		while (i < len && is_digit(body[i]))
 			i++;
 	if (i - digits > RK_JSON_MAX_DIGITS)
 	{
@@ -77,10 +99,10 @@ scan_number(const char *body, size_t len, size_t i, bool *is_int, const char **p
 	if (i < len && body[i] == '.')
 	{
 		*is_int = false;
-		if (++i >= len || !isdigit((unsigned char) body[i]))
+		if (++i >= len || !is_digit(body[i]))
 			return 0;
 		digits = i;
-		while (i < len && isdigit((unsigned char) body[i]))
+		while (i < len && is_digit(body[i]))
 			i++;
 		if (i - digits > RK_JSON_MAX_DIGITS)
 		{
@@ -93,9 +115,9 @@ scan_number(const char *body, size_t len, size_t i, bool *is_int, const char **p
 		*is_int = false;
 		if (++i < len && (body[i] == '+' || body[i] == '-'))
 			i++;
-		if (i >= len || !isdigit((unsigned char) body[i]))
+		if (i >= len || !is_digit(body[i]))
 			return 0;
-		while (i < len && isdigit((unsigned char) body[i]))
+		while (i < len && is_digit(body[i]))
 		{
 			exponent = Min(exponent * 10 + (body[i] - '0'), 100000L);
 			i++;
@@ -152,6 +174,8 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 					continue;
 				if (len - i >= 6 && memcmp(body + i + 1, "u0000", 5) == 0)
 					return "The response body contains a NUL character (\\u0000).";
+				if (i + 1 < len && body[i + 1] == 'u')
+					scan->unicode_escapes = true;
 				i++;			/* the escaped character */
 			}
 			continue;
@@ -160,7 +184,7 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 			return "The response body is not valid JSON (a name in single quotes).";
 		if (c == ':')
 			scan->nmembers++;
-		if (c == '-' || isdigit((unsigned char) c))
+		if (c == '-' || is_digit(c))
 		{
 			bool		is_int;
 			size_t		n = scan_number(body, len, i, &is_int, &problem);
@@ -176,11 +200,11 @@ scan_tokens(const char *body, size_t len, RkScan *scan)
 			i += n - 1;
 			continue;
 		}
-		if (isalpha((unsigned char) c))
+		if (is_letter(c))
 		{
 			size_t		n = 0;
 
-			while (i + n < len && isalpha((unsigned char) body[i + n]))
+			while (i + n < len && is_letter(body[i + n]))
 				n++;
 			if (!((n == 4 && memcmp(body + i, "true", 4) == 0) ||
 				  (n == 5 && memcmp(body + i, "false", 5) == 0) ||
@@ -354,6 +378,7 @@ rk_json_read(const char *body, size_t len, RkJsonReader reader, void *arg, char 
 	RkScan		scan;
 	json_object *volatile root = parse_json(body, len, &scan, problem);
 	volatile bool ok = false;
+	bool		outer_checked = text_checked;
 
 	if (root == NULL)
 		return false;
@@ -362,6 +387,7 @@ rk_json_read(const char *body, size_t len, RkJsonReader reader, void *arg, char 
 		int			index = 0;
 		int			next_long = 0;
 
+		text_checked = !scan.unicode_escapes;
 		if (scan.nlong > 0 && count_members(root) != scan.nmembers)
 			*problem = pstrdup("The response body repeats a member name, which drops a value.");
 		else
@@ -374,6 +400,7 @@ rk_json_read(const char *body, size_t len, RkJsonReader reader, void *arg, char 
 	}
 	PG_FINALLY();
 	{
+		text_checked = outer_checked;
 		json_object_put(root);
 	}
 	PG_END_TRY();
@@ -439,7 +466,7 @@ server_text(const char *s, int len, int *outlen)
 {
 	const char *converted;
 
-	if (!pg_verify_mbstr(PG_UTF8, s, len, true))
+	if (!text_checked && !pg_verify_mbstr(PG_UTF8, s, len, true))
 		return NULL;
 	*outlen = len;
 	if (GetDatabaseEncoding() == PG_UTF8)
