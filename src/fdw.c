@@ -68,9 +68,16 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
-/* Planner costs: one round trip to the service, and one key received. */
-#define RK_REQUEST_COST 1000.0
-#define RK_KEY_COST 1.0
+/*
+ * Planner costs, in units of about 10 us of this backend's time: a request
+ * costs its round trip (the server's request_latency_ms, else what its
+ * requests have taken lately, else RK_DEFAULT_LATENCY_MS) plus the work
+ * around it, and each key received about 5 us (reading it, its row).
+ */
+#define RK_COST_PER_MS 100.0
+#define RK_REQUEST_WORK_MS 0.02
+#define RK_DEFAULT_LATENCY_MS 10.0
+#define RK_KEY_COST 0.5
 
 /* How a scan reaches the keys. */
 typedef enum RkScanKind
@@ -357,6 +364,7 @@ typedef struct RkRelInfo
 	double		estimated_keys;
 	double		remote_rows;	/* what an unparameterized scan receives */
 	double		requests;		/* round trips of an unparameterized scan */
+	Cost		request_cost;	/* of one round trip */
 	int			id_attno;		/* 0: the table has no id column */
 } RkRelInfo;
 
@@ -385,6 +393,21 @@ estimate_ids(Expr *array)
 }
 
 /*
+ * The cost of one round trip to a server.
+ */
+static Cost
+request_cost(ForeignServer *server)
+{
+	double		latency_ms = rk_options_int(server->options, "request_latency_ms");
+
+	if (latency_ms < 0)
+		latency_ms = rk_http_request_ms(server->serverid);
+	if (latency_ms < 0)
+		latency_ms = RK_DEFAULT_LATENCY_MS;
+	return (latency_ms + RK_REQUEST_WORK_MS) * RK_COST_PER_MS;
+}
+
+/*
  * Estimates the size of a scan from the conditions the API will evaluate.
  */
 static void
@@ -407,6 +430,7 @@ rkGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	info->dialect = rk_options_dialect(server);
 	info->page_size = rk_options_int(server->options, "page_size");
+	info->request_cost = request_cost(server);
 	info->estimated_keys = table_int_option(table, server, "estimated_keys");
 
 	classify_clauses(root, info->dialect, baserel->baserestrictinfo, baserel->relid,
@@ -438,9 +462,9 @@ rkGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
  * The cost of receiving rows keys in requests round trips.
  */
 static Cost
-scan_cost(double requests, double rows)
+scan_cost(const RkRelInfo *info, double requests, double rows)
 {
-	return requests * RK_REQUEST_COST + rows * RK_KEY_COST;
+	return requests * info->request_cost + rows * RK_KEY_COST;
 }
 
 /*
@@ -452,14 +476,16 @@ static ForeignPath *
 scan_path(PlannerInfo *root, RelOptInfo *baserel, double rows, Cost total,
 		  Relids required_outer)
 {
+	Cost		startup = ((RkRelInfo *) baserel->fdw_private)->request_cost;
+
 #if PG_VERSION_NUM >= 180000
-	return create_foreignscan_path(root, baserel, NULL, rows, 0, RK_REQUEST_COST, total,
+	return create_foreignscan_path(root, baserel, NULL, rows, 0, startup, total,
 								   NIL, required_outer, NULL, NIL, NIL);
 #elif PG_VERSION_NUM >= 170000
-	return create_foreignscan_path(root, baserel, NULL, rows, RK_REQUEST_COST, total,
+	return create_foreignscan_path(root, baserel, NULL, rows, startup, total,
 								   NIL, required_outer, NULL, NIL, NIL);
 #else
-	return create_foreignscan_path(root, baserel, NULL, rows, RK_REQUEST_COST, total,
+	return create_foreignscan_path(root, baserel, NULL, rows, startup, total,
 								   NIL, required_outer, NULL, NIL);
 #endif
 }
@@ -518,7 +544,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel, RkRelInfo *info)
 		required_outer = bms_del_member(required_outer, baserel->relid);
 		if (bms_is_empty(required_outer))
 			continue;
-		add_path(baserel, (Path *) scan_path(root, baserel, 1, scan_cost(1, 1),
+		add_path(baserel, (Path *) scan_path(root, baserel, 1, scan_cost(info, 1, 1),
 											 required_outer));
 	}
 }
@@ -532,7 +558,8 @@ rkGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	RkRelInfo  *info = (RkRelInfo *) baserel->fdw_private;
 
 	add_path(baserel, (Path *) scan_path(root, baserel, baserel->rows,
-										 scan_cost(info->requests, info->remote_rows), NULL));
+										 scan_cost(info, info->requests,
+													info->remote_rows), NULL));
 	add_parameterized_paths(root, baserel, info);
 }
 

@@ -67,6 +67,7 @@
 #define RK_BACKOFF_BASE_MS 100
 #define RK_BACKOFF_CAP_MS 5000
 #define RK_CLOCK_MEMORY_US (600 * USECS_PER_SEC)	/* how long a reading counts */
+#define RK_REQUEST_TIME_WEIGHT 8.0	/* of the average, against one new reading */
 
 /* A socket curl asked us to watch. */
 typedef struct RkSocket
@@ -79,6 +80,7 @@ typedef struct RkSocket
 typedef struct RkConnection
 {
 	Oid			umid;			/* hash key: the user mapping */
+	Oid			serverid;
 	CURLM	   *multi;
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
@@ -101,6 +103,9 @@ typedef struct RkConnection
 	int			nidle;
 	uint64		nfinished;		/* transfers curl reported finished, ever */
 	int			nwindows;		/* open windows: the entry must stay */
+
+	/* How long a request takes, lately (ms, moving average; 0: none yet). */
+	double		request_ms;
 
 	/* The service's clock, and the url it was read from. */
 	RkClock		clock;
@@ -306,6 +311,7 @@ get_connection(const RkConfig *config)
 	bool		existed;
 	uint32		url_hash;
 	RkClock		clock;
+	double		request_ms;
 
 	if (ConnectionHash == NULL)
 	{
@@ -331,11 +337,16 @@ get_connection(const RkConfig *config)
 		return conn;
 
 	clock = conn->clock;
+	request_ms = conn->request_ms;
 	existed = existed && conn->clock_url_hash == url_hash;
 	memset(((char *) conn) + sizeof(Oid), 0, sizeof(RkConnection) - sizeof(Oid));
 	if (existed)
+	{
 		conn->clock = clock;
+		conn->request_ms = request_ms;
+	}
 	conn->clock_url_hash = url_hash;
+	conn->serverid = config->serverid;
 	conn->server_hashvalue = GetSysCacheHashValue1(FOREIGNSERVEROID,
 												   ObjectIdGetDatum(config->serverid));
 	conn->mapping_hashvalue = GetSysCacheHashValue1(USERMAPPINGOID,
@@ -619,6 +630,26 @@ observe_clock(RkConnection *conn, TimestampTz service_low, TimestampTz service_h
 }
 
 /*
+ * Notes how long an answered request waited for its answer to begin (the
+ * round trip and the service's work, not the body's transfer, which the
+ * planner counts per key), as a moving average that follows a change of
+ * the network within some twenty requests.
+ */
+static void
+observe_request_time(RkTransfer *t)
+{
+	RkConnection *conn = t->conn;
+	curl_off_t	us = 0;
+	double		ms;
+
+	if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &us) != CURLE_OK || us <= 0)
+		return;
+	ms = us / 1000.0;
+	conn->request_ms = conn->request_ms == 0 ? ms :
+		conn->request_ms + (ms - conn->request_ms) / RK_REQUEST_TIME_WEIGHT;
+}
+
+/*
  * Copies a finished transfer's outcome into its request, in palloc'd memory.
  */
 static void
@@ -658,6 +689,8 @@ finish_transfer(RkTransfer *t)
 		observe_clock(t->conn, time_t_to_timestamptz(t->date),
 					  time_t_to_timestamptz(t->date) + USECS_PER_SEC,
 					  request->sent_at, request->answered_at);
+	if (request->transport == RK_TRANSPORT_OK)
+		observe_request_time(t);
 
 	if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
 		content_type != NULL)
@@ -1228,6 +1261,30 @@ void
 rk_http_clock(const RkConfig *config, RkClock *clock)
 {
 	*clock = get_connection(config)->clock;
+}
+
+/*
+ * How long a request to a server has lately taken on this backend's
+ * connections, in ms, or -1 before any was answered.  For the planner,
+ * which has no user mapping at hand: the connection of any mapping of the
+ * server will do.
+ */
+double
+rk_http_request_ms(Oid serverid)
+{
+	HASH_SEQ_STATUS scan;
+	RkConnection *conn;
+	double		ms = -1;
+
+	if (ConnectionHash == NULL)
+		return -1;
+	hash_seq_init(&scan, ConnectionHash);
+	while ((conn = (RkConnection *) hash_seq_search(&scan)) != NULL)
+	{
+		if (conn->serverid == serverid && conn->request_ms > 0)
+			ms = conn->request_ms;
+	}
+	return ms;
 }
 
 /*

@@ -87,6 +87,7 @@ static const RkOption rk_options[] = {
 	{"max_attempts", RK_ON_SERVER, RK_OPT_INT, 1, 1000, 10, false, false},
 	{"batch_size", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 64, 1, false, false},
 	{"estimated_keys", RK_ON_SERVER | RK_ON_TABLE, RK_OPT_INT, 1, 100000000, 10000, false, false},
+	{"request_latency_ms", RK_ON_SERVER, RK_OPT_INT, 0, 600000, -1, false, false},
 	{"provisioning_key", RK_ON_MAPPING, RK_OPT_SECRET, 0, 0, 0, false, true},
 	{"provisioning_key_file", RK_ON_MAPPING, RK_OPT_PATH, 0, 0, 0, true, true},
 	{"provisioning_key_env", RK_ON_MAPPING, RK_OPT_NAME, 0, 0, 0, true, true},

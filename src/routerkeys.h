@@ -438,6 +438,7 @@ extern void rk_http_window_send(RkWindow *w, RkRequest *request);
 extern RkRequest *rk_http_window_next(RkWindow *w);
 extern bool rk_http_url_acceptable(const char *url, const char **reason);
 extern void rk_http_clock(const RkConfig *config, RkClock *clock);
+extern double rk_http_request_ms(Oid serverid);
 extern void rk_http_clock_observe(const RkConfig *config, TimestampTz service_time,
 								  TimestampTz sent, TimestampTz received);
 
