@@ -76,6 +76,19 @@ typedef struct RkSocket
 	int			what;			/* CURL_POLL_IN, _OUT or _INOUT */
 } RkSocket;
 
+/*
+ * What an easy handle is set up for, beyond the request: the configuration
+ * it was given (strings malloc'd).
+ */
+typedef struct RkEasySetup
+{
+	int			connect_timeout_ms;
+	int			timeout_ms;
+	int64		max_response_bytes;
+	char	   *ca_file;
+	char	   *provisioning_key;
+} RkEasySetup;
+
 /* The connection cache entry of one user mapping. */
 typedef struct RkConnection
 {
@@ -101,6 +114,8 @@ typedef struct RkConnection
 
 	CURL	   *idle[RK_MAX_CONNECTIONS];	/* easy handles to reuse */
 	int			nidle;
+	RkEasySetup idle_setup;		/* what the idle handles are set up for */
+	uint32		setup_generation;	/* changes with idle_setup */
 	uint64		nfinished;		/* transfers curl reported finished, ever */
 	int			nwindows;		/* open windows: the entry must stay */
 
@@ -128,6 +143,7 @@ typedef struct RkTransfer
 	double		retry_after;
 	time_t		date;			/* the answer's Date header, or -1 */
 	int			sends;			/* times curl was about to send the request */
+	uint32		setup_generation;	/* of the connection's setup it has */
 	TimestampTz resend_at;		/* in a window: when to send it again, or 0 */
 	bool		done;
 	CURLcode	result;
@@ -255,13 +271,27 @@ timer_callback(CURLM *multi, long timeout_ms, void *userp)
 }
 
 /*
+ * Releases the idle easy handles of a connection, and what they were set
+ * up for.
+ */
+static void
+drop_idle(RkConnection *conn)
+{
+	while (conn->nidle > 0)
+		curl_easy_cleanup(conn->idle[--conn->nidle]);
+	free(conn->idle_setup.ca_file);
+	free(conn->idle_setup.provisioning_key);
+	memset(&conn->idle_setup, 0, sizeof(RkEasySetup));
+	conn->setup_generation++;
+}
+
+/*
  * Releases a connection cache entry's libcurl state (and so its sockets).
  */
 static void
 drop_connection(RkConnection *conn)
 {
-	while (conn->nidle > 0)
-		curl_easy_cleanup(conn->idle[--conn->nidle]);
+	drop_idle(conn);
 	if (conn->multi != NULL)
 		curl_multi_cleanup(conn->multi);
 	conn->multi = NULL;
@@ -272,28 +302,73 @@ drop_connection(RkConnection *conn)
 }
 
 /*
- * An easy handle for a transfer: an idle one of the connection, reset, or a
- * new one.
+ * Whether two strings, either NULL, are the same.
  */
-static CURL *
-take_easy(RkConnection *conn)
+static bool
+same_string(const char *a, const char *b)
 {
-	CURL	   *easy;
-
-	if (conn->nidle == 0)
-		return curl_easy_init();
-	easy = conn->idle[--conn->nidle];
-	curl_easy_reset(easy);
-	return easy;
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
 /*
- * Hands an easy handle, removed from the multi handle, back for reuse.
+ * Whether the idle handles of a connection are set up for a configuration.
+ */
+static bool
+idle_set_up_for(const RkConnection *conn, const RkConfig *config)
+{
+	const RkEasySetup *setup = &conn->idle_setup;
+
+	return setup->provisioning_key != NULL &&
+		setup->connect_timeout_ms == config->connect_timeout_ms &&
+		setup->timeout_ms == config->timeout_ms &&
+		setup->max_response_bytes == config->max_response_bytes &&
+		same_string(setup->ca_file, config->ca_file) &&
+		same_string(setup->provisioning_key, config->provisioning_key);
+}
+
+/*
+ * An easy handle for a transfer under a configuration: an idle one of the
+ * connection, which is set up for it already (*set_up), or a new one.
+ * Idle handles set up for another configuration are released; the
+ * connection remembers the configuration the handles it gets back are for.
+ * NULL when out of memory.
+ */
+static CURL *
+take_easy(RkConnection *conn, const RkConfig *config, bool *set_up)
+{
+	RkEasySetup *setup = &conn->idle_setup;
+
+	*set_up = false;
+	if (!idle_set_up_for(conn, config))
+	{
+		drop_idle(conn);
+		setup->connect_timeout_ms = config->connect_timeout_ms;
+		setup->timeout_ms = config->timeout_ms;
+		setup->max_response_bytes = config->max_response_bytes;
+		setup->ca_file = config->ca_file == NULL ? NULL : strdup(config->ca_file);
+		setup->provisioning_key = strdup(config->provisioning_key);
+		if (setup->provisioning_key == NULL ||
+			(config->ca_file != NULL && setup->ca_file == NULL))
+		{
+			drop_idle(conn);
+			return NULL;
+		}
+	}
+	if (conn->nidle == 0)
+		return curl_easy_init();
+	*set_up = true;
+	return conn->idle[--conn->nidle];
+}
+
+/*
+ * Hands an easy handle, removed from the multi handle, back for reuse,
+ * unless the idle handles are now set up for another configuration than
+ * it was (generation).
  */
 static void
-give_back_easy(RkConnection *conn, CURL *easy)
+give_back_easy(RkConnection *conn, CURL *easy, uint32 generation)
 {
-	if (conn->nidle < RK_MAX_CONNECTIONS)
+	if (conn->nidle < RK_MAX_CONNECTIONS && generation == conn->setup_generation)
 		conn->idle[conn->nidle++] = easy;
 	else
 		curl_easy_cleanup(easy);
@@ -487,42 +562,19 @@ prereq_callback(void *clientp, char *conn_primary_ip, char *conn_local_ip,
 }
 
 /*
- * Prepares the easy handle of one transfer.  Caller is responsible for
- * cleaning up t->easy, also when this errors out.
+ * Gives a new easy handle what every transfer of a configuration shares.
  */
 static void
-setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequest *request)
+set_up_easy(CURL *easy, RkConnection *conn, const RkConfig *config)
 {
-	CURL	   *easy;
-
-	t->request = request;
-	t->conn = conn;
-	t->retry_after = -1;
-	t->date = -1;
-	request->sent_at = GetCurrentTimestamp();
-	t->limit = (size_t) config->max_response_bytes;
-	t->url = psprintf("%s%s", config->url, request->path);
-
-	t->easy = easy = take_easy(conn);
-	if (easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-
-	curl_easy_setopt(easy, CURLOPT_URL, t->url);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, conn);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_callback);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, conn);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, prereq_callback);
-	curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) config->connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) config->timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) config->max_response_bytes);
@@ -542,9 +594,50 @@ setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequ
 	if (config->ca_file != NULL)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, config->ca_file);
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+}
 
-	if (strcmp(request->method, "GET") != 0)
-		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request->method);
+/*
+ * Prepares the easy handle of one transfer: a handle of the connection
+ * set up for the configuration (set_up_easy), given what is this
+ * request's: its transfer's buffers, url, method and body.  A reused
+ * handle keeps the options of its last request, so each is set here,
+ * the method first reset to GET.  Caller is responsible for cleaning up
+ * t->easy, also when this errors out.
+ */
+static void
+setup_transfer(RkTransfer *t, RkConnection *conn, const RkConfig *config, RkRequest *request)
+{
+	CURL	   *easy;
+	bool		set_up;
+
+	t->request = request;
+	t->conn = conn;
+	t->retry_after = -1;
+	t->date = -1;
+	request->sent_at = GetCurrentTimestamp();
+	t->limit = (size_t) config->max_response_bytes;
+	t->url = psprintf("%s%s", config->url, request->path);
+
+	t->easy = easy = take_easy(conn, config, &set_up);
+	if (easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	t->setup_generation = conn->setup_generation;
+	if (!set_up)
+		set_up_easy(easy, conn, config);
+
+	curl_easy_setopt(easy, CURLOPT_URL, t->url);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, t);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, -1L);
+	curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+					 strcmp(request->method, "GET") != 0 ? request->method : NULL);
 	if (request->body != NULL)
 	{
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(request->body));
@@ -877,7 +970,7 @@ release_transfer(RkTransfer *t)
 	if (t->easy != NULL)
 	{
 		curl_multi_remove_handle(t->conn->multi, t->easy);
-		give_back_easy(t->conn, t->easy);
+		give_back_easy(t->conn, t->easy, t->setup_generation);
 	}
 	free(t->data);
 	memset(t, 0, sizeof(RkTransfer));
