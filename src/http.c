@@ -723,21 +723,25 @@ observe_clock(RkConnection *conn, TimestampTz service_low, TimestampTz service_h
 }
 
 /*
- * Notes how long an answered request waited for its answer to begin (the
- * round trip and the service's work, not the body's transfer, which the
- * planner counts per key), as a moving average that follows a change of
- * the network within some twenty requests.
+ * Notes how long an answered request waited for its answer to begin once
+ * it was sent: the round trip and the service's work, not a new
+ * connection's set-up (kept alive, it serves many requests) nor the body's
+ * transfer (the planner counts that per key).  A moving average that
+ * follows a change of the network within some twenty requests.
  */
 static void
 observe_request_time(RkTransfer *t)
 {
 	RkConnection *conn = t->conn;
-	curl_off_t	us = 0;
+	curl_off_t	sent = 0;
+	curl_off_t	answered = 0;
 	double		ms;
 
-	if (curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &us) != CURLE_OK || us <= 0)
+	if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK ||
+		curl_easy_getinfo(t->easy, CURLINFO_STARTTRANSFER_TIME_T, &answered) != CURLE_OK ||
+		answered <= sent)
 		return;
-	ms = us / 1000.0;
+	ms = (answered - sent) / 1000.0;
 	conn->request_ms = conn->request_ms == 0 ? ms :
 		conn->request_ms + (ms - conn->request_ms) / RK_REQUEST_TIME_WEIGHT;
 }
