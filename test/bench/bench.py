@@ -2130,7 +2130,8 @@ def w8_summary():
                      "a key: 0.5)")
     for lat, (switch, why) in sorted(W8_SWITCH.get("tenants", {}).items()):
         lines.append(f"W8b at +{lat} ms the planner switches from per-row GETs to the listing "
-                     f"at {switch or why} tenants (EXPLAIN, LIMIT n, after {W8_WARM_N} requests)")
+                     f"at {switch or why} tenants (EXPLAIN, LIMIT n, "
+                     f"after {W8_WARM_N} requests)")
     pts = {}
     for lat, n in sorted(REPORT_POINTS + REPORT_CHECKS):
         p = f"{lat}_{n}"
