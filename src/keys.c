@@ -175,7 +175,8 @@ remote_message(const RkConfig *config, const RkRequest *r)
 }
 
 /*
- * Starts an outcome about a request.
+ * Starts an outcome about a request, in the current memory context: it
+ * may outlive the request (a create's is freed once it is settled).
  */
 static void
 outcome_start(RkOutcome *outcome, const RkRequest *r, const char *key_id)
@@ -183,7 +184,7 @@ outcome_start(RkOutcome *outcome, const RkRequest *r, const char *key_id)
 	memset(outcome, 0, sizeof(RkOutcome));
 	outcome->kind = RK_OUTCOME_DONE;
 	outcome->method = r->method;
-	outcome->path = r->path;
+	outcome->path = pstrdup(r->path);
 	outcome->key_id = key_id != NULL ? pstrdup(key_id) : NULL;
 	outcome->attempts = r->attempts;
 	outcome->retry_after = r->retry_after;
