@@ -936,6 +936,7 @@ drive_transfers(RkConnection *conn, bool until_one, TimestampTz deadline)
 			{
 				conn->timer_set = false;
 				ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
+				collect_finished(conn);
 				continue;
 			}
 		}
