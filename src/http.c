@@ -904,13 +904,13 @@ collect_finished(RkConnection *conn)
 
 /*
  * Runs the transfers added to the connection's multi handle, waiting on
- * their sockets and the latch: to completion, or with until_one only until
- * one more of them has finished, and not past deadline (0: none).
- * Transfers left unfinished by a failure of the multi handle stay not
+ * their sockets and the latch, until one more of them has finished, none
+ * is left running, or deadline (0: none) has come.  Returns false when the
+ * multi handle itself failed: the transfers it left unfinished stay not
  * done.
  */
-static void
-drive_transfers(RkConnection *conn, bool until_one, TimestampTz deadline)
+static bool
+drive_transfers(RkConnection *conn, TimestampTz deadline)
 {
 	int			running = 0;
 	WaitEvent	events[16];
@@ -918,7 +918,7 @@ drive_transfers(RkConnection *conn, bool until_one, TimestampTz deadline)
 	bool		ok = socket_action(conn, CURL_SOCKET_TIMEOUT, 0, &running);
 
 	collect_finished(conn);
-	while (ok && running > 0 && !(until_one && conn->nfinished != finished))
+	while (ok && running > 0 && conn->nfinished == finished)
 	{
 		long		timeout = 1000;
 		int			nevents;
@@ -963,6 +963,7 @@ drive_transfers(RkConnection *conn, bool until_one, TimestampTz deadline)
 		}
 		collect_finished(conn);
 	}
+	return ok;
 }
 
 /*
@@ -1241,7 +1242,6 @@ wait_window(RkWindow *w)
 {
 	bool		in_flight;
 	TimestampTz due = start_due(w, &in_flight);
-	uint64		finished = w->conn->nfinished;
 
 	if (window_finished(w) != NULL)
 		return;
@@ -1253,9 +1253,7 @@ wait_window(RkWindow *w)
 			interruptible_sleep((due - now + 999) / 1000);
 		return;
 	}
-	drive_transfers(w->conn, true, due);
-	if (w->conn->nfinished != finished || window_finished(w) != NULL ||
-		(due != 0 && GetCurrentTimestamp() >= due))
+	if (drive_transfers(w->conn, due))
 		return;
 	/* the multi handle failed: what is in flight ends unanswered */
 	for (int i = 0; i < w->width; i++)
